@@ -1,0 +1,31 @@
+"""Exceptions that carry a message a user can act on.
+
+Every error dsgraph raises for bad input derives from :class:`DsgraphError`, so the CLI can print
+one readable line (and exit with code 2) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class DsgraphError(Exception):
+    """Base class of dsgraph's user-facing errors."""
+
+
+class GraphFormatError(DsgraphError, ValueError):
+    """Edge or node arrays that cannot form a graph (bad ids, dtypes or shapes)."""
+
+
+class DatasetError(DsgraphError, ValueError):
+    """A dataset on disk that is missing, corrupt, foreign or inconsistent with its meta.json."""
+
+
+class ConfigError(DsgraphError, ValueError):
+    """A run configuration with a wrong key, type or value."""
+
+
+class PartitionError(DsgraphError, ValueError):
+    """A partitioning request that cannot be satisfied (k < 1, k > N, empty graph …)."""
+
+
+class SamplerError(DsgraphError, ValueError):
+    """Sampler arguments out of range (negative walk length, bad probabilities …)."""
