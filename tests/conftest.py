@@ -1,0 +1,30 @@
+"""Fixtures shared by every test package: the real datasets in ../shared/data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Root of the shared real datasets (Cora, MovieLens-100K); skips when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared datasets not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cora_raw(shared_data: Path) -> Path:
+    """Planetoid raw directory of Cora."""
+    return shared_data / "planetoid" / "Cora" / "raw"
+
+
+@pytest.fixture(scope="session")
+def movielens_dir(shared_data: Path) -> Path:
+    """The GroupLens ml-100k directory."""
+    return shared_data / "movielens-100k"
