@@ -6,7 +6,9 @@ and vertex permutation as in the Graph500 reference generator (a=0.57, b=0.19, c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numba as nb
 import numpy as np
@@ -106,3 +108,41 @@ def rmat_edges(
         dst[pos : pos + d.size] = d
         pos += s.size
     return src, dst
+
+
+def generate_rmat(
+    path: str | os.PathLike[str],
+    scale: int,
+    edge_factor: int = 16,
+    a: float = 0.57,
+    b: float = 0.19,
+    c: float = 0.19,
+    seed: int = 0,
+    *,
+    directed: bool = False,
+    name: str | None = None,
+) -> Path:
+    """Write an R-MAT graph as a dataset directory (rows as generated; undirected by default,
+    as Graph500 treats its graphs, so readers symmetrise and de-duplicate)."""
+    from dsgraph.storage.writer import write_dataset
+
+    src, dst = rmat_edges(scale, edge_factor, a, b, c, seed)
+    return write_dataset(
+        path,
+        src=src,
+        dst=dst,
+        num_nodes=1 << scale,
+        directed=directed,
+        name=name or f"rmat-s{scale}-ef{edge_factor}",
+        extra_meta={
+            "generator": {
+                "kind": "rmat",
+                "scale": scale,
+                "edge_factor": edge_factor,
+                "a": a,
+                "b": b,
+                "c": c,
+                "seed": seed,
+            }
+        },
+    )
