@@ -1,0 +1,377 @@
+"""Sharded asynchronous parameter server.
+
+:class:`ParameterShard` is the plain-Python state machine of one shard (dense flat fp32 slice +
+row-sharded embedding tables + server-side optimizers + staleness policy + checkpoints); it is
+usable without Ray, which is how the benchmark measures the same apply in a plain process.
+:class:`ParameterServer` is the Ray actor around it: one actor per shard, serial method execution
+(so updates apply one at a time, in arrival order), reload of the last checkpoint in the
+constructor (Ray re-runs it when it restarts a crashed actor).
+
+Asynchrony follows Li et al., "Scaling Distributed Machine Learning with the Parameter Server"
+(OSDI 2014) with bounded staleness (Ho et al., SSP, NIPS 2013): every update carries the version it
+was computed on; one staler than ``max_staleness`` is dropped or down-weighted by
+``1 / (1 + staleness − max_staleness)``, and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dsgraph.distributed.errors import PSCheckpointError
+from dsgraph.distributed.optimizers import make_dense_optimizer, make_row_optimizer
+from dsgraph.distributed.payloads import (
+    DenseGrad,
+    DenseSnapshot,
+    ModelLayout,
+    PushAck,
+    RowBlock,
+    RowGrads,
+    RowPull,
+    ServerMetrics,
+    ShardUpdate,
+)
+from dsgraph.errors import ConfigError
+from dsgraph.storage.atomic import atomic_file
+
+STALENESS_BINS = 64
+STALENESS_POLICIES = ("drop", "downweight")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Hyper-parameters shared by every shard (picklable; passed to each actor)."""
+
+    dense_optimizer: str = "adam"
+    dense_lr: float = 0.01
+    momentum: float = 0.0
+    row_optimizer: str = "adagrad"
+    row_lr: float = 0.05
+    max_staleness: int = 8
+    staleness_policy: str = "downweight"
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.staleness_policy not in STALENESS_POLICIES:
+            raise ConfigError(
+                f"cluster.staleness_policy: {self.staleness_policy!r} is not allowed "
+                f"(allowed: {', '.join(STALENESS_POLICIES)})"
+            )
+        if self.max_staleness < 0:
+            raise ConfigError(f"cluster.max_staleness must be >= 0, got {self.max_staleness}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(
+                f"cluster.ps_checkpoint_every must be >= 0, got {self.checkpoint_every}"
+            )
+
+
+def checkpoint_path(directory: str | os.PathLike[str], shard: int, num_ps: int) -> Path:
+    """Where shard ``shard`` of ``num_ps`` keeps its single, atomically replaced checkpoint."""
+    return Path(directory) / f"ps-{shard:03d}-of-{num_ps:03d}.npz"
+
+
+class ParameterShard:
+    """One shard: dense positions ``[lo, hi)`` of the flat vector and rows ``r % num_ps == shard``.
+
+    Not thread-safe by design: the owning actor executes one method at a time.
+    """
+
+    def __init__(
+        self,
+        layout: ModelLayout,
+        shard: int,
+        num_ps: int,
+        config: ServerConfig,
+        initial_dense: np.ndarray | None = None,
+        initial_rows: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        if not 0 <= shard < num_ps:
+            raise ConfigError(f"shard {shard} out of range for num_ps={num_ps}")
+        self.layout, self.shard, self.num_ps, self.config = layout, shard, num_ps, config
+        bounds = layout.shard_bounds(num_ps)
+        self.lo, self.hi = int(bounds[shard]), int(bounds[shard + 1])
+        size = self.hi - self.lo
+        if initial_dense is None:
+            self.params = np.zeros(size, np.float32)
+        else:
+            if initial_dense.shape != (size,):
+                raise ConfigError(
+                    f"shard {shard}: initial dense values have shape {initial_dense.shape}, "
+                    f"expected ({size},)"
+                )
+            self.params = np.array(initial_dense, dtype=np.float32)
+        self.dense_opt = make_dense_optimizer(
+            config.dense_optimizer, size, config.dense_lr, config.momentum
+        )
+        self.tables: dict[str, np.ndarray] = {}
+        self.row_opts = {}
+        for t_idx, spec in enumerate(layout.tables):
+            n_local = len(range(shard, spec.num_rows, num_ps))
+            given = (initial_rows or {}).get(spec.name)
+            if given is not None:
+                table = np.array(given[shard::num_ps], dtype=np.float32)
+            else:
+                rng = np.random.default_rng([config.seed, t_idx, shard])
+                table = (rng.standard_normal((n_local, spec.dim)) * spec.init_std).astype(
+                    np.float32
+                )
+            self.tables[spec.name] = table
+            self.row_opts[spec.name] = make_row_optimizer(
+                config.row_optimizer, n_local, spec.dim, config.row_lr
+            )
+        self.version = 0
+        self.restored_version = 0
+        self.last_seq: dict[int, int] = {}
+        self.hist = np.zeros(STALENESS_BINS, np.int64)
+        self.counts = {"applied": 0, "downweighted": 0, "dropped": 0, "duplicates": 0}
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.checkpoints = 0
+        self.apply_seconds = 0.0
+        self.started = time.perf_counter()
+        if config.checkpoint_dir:
+            path = checkpoint_path(config.checkpoint_dir, shard, num_ps)
+            if path.exists():
+                self.load_checkpoint(path)
+
+    # ---- verbs -----------------------------------------------------------------------------
+    def pull_dense(self, since_version: int = -1) -> DenseSnapshot:
+        """The shard's values, or none when the caller already holds the current version."""
+        if since_version == self.version:
+            return DenseSnapshot(self.shard, self.version, None)
+        self.bytes_out += self.params.nbytes
+        return DenseSnapshot(self.shard, self.version, self.params)
+
+    def pull_rows(self, request: RowPull) -> RowBlock:
+        """Rows ``request.ids`` (all owned by this shard) in request order."""
+        local = self._local_rows(request.table, request.ids)
+        rows = self.tables[request.table][local]
+        self.bytes_out += rows.nbytes + request.ids.nbytes
+        return RowBlock(request.table, request.ids, rows, self.version)
+
+    def push(self, update: ShardUpdate) -> PushAck:
+        """Apply one update, at most once per ``(worker, seq)``, under the staleness policy."""
+        self.bytes_in += update.nbytes
+        if update.seq <= self.last_seq.get(update.worker, -1):
+            self.counts["duplicates"] += 1
+            return PushAck(self.shard, self.version, "duplicate", 0, 0.0)
+        staleness = max(0, self.version - update.base_version)
+        self.hist[min(staleness, STALENESS_BINS - 1)] += 1
+        weight, status = 1.0, "applied"
+        if staleness > self.config.max_staleness:
+            if self.config.staleness_policy == "drop":
+                self.counts["dropped"] += 1
+                self.last_seq[update.worker] = update.seq
+                return PushAck(self.shard, self.version, "dropped", staleness, 0.0)
+            weight, status = 1.0 / (1 + staleness - self.config.max_staleness), "downweighted"
+        t0 = time.perf_counter()
+        if update.dense is not None:
+            self._apply_dense(update.dense, weight)
+        for rows in update.rows:
+            self._apply_rows(rows, weight)
+        self.apply_seconds += time.perf_counter() - t0
+        self.counts[status] += 1
+        self.last_seq[update.worker] = update.seq
+        self.version += 1
+        every = self.config.checkpoint_every
+        if self.config.checkpoint_dir and every and self.version % every == 0:
+            self.save_checkpoint()
+        return PushAck(self.shard, self.version, status, staleness, weight)
+
+    def push_batch(self, updates: list[ShardUpdate]) -> list[PushAck]:
+        """Apply many small updates in one call (one round trip instead of ``len(updates)``)."""
+        return [self.push(u) for u in updates]
+
+    def metrics(self) -> ServerMetrics:
+        return ServerMetrics(
+            shard=self.shard,
+            version=self.version,
+            applied=self.counts["applied"],
+            downweighted=self.counts["downweighted"],
+            dropped=self.counts["dropped"],
+            duplicates=self.counts["duplicates"],
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+            uptime_s=time.perf_counter() - self.started,
+            checkpoints=self.checkpoints,
+            restored_version=self.restored_version,
+            staleness_hist=self.hist.copy(),
+            apply_seconds=self.apply_seconds,
+        )
+
+    # ---- apply -----------------------------------------------------------------------------
+    def _apply_dense(self, grad: DenseGrad, weight: float) -> None:
+        size = self.params.size
+        if grad.indices is None:
+            if grad.values.shape != (size,):
+                raise ValueError(
+                    f"shard {self.shard}: dense gradient of shape {grad.values.shape}, "
+                    f"expected ({size},)"
+                )
+        elif grad.indices.size and (grad.indices.min() < 0 or grad.indices.max() >= size):
+            raise IndexError(
+                f"shard {self.shard}: Top-K positions outside [0, {size}) "
+                f"(min {grad.indices.min()}, max {grad.indices.max()})"
+            )
+        self.dense_opt.apply(self.params, grad.values, grad.indices, weight)
+
+    def _apply_rows(self, rows: RowGrads, weight: float) -> None:
+        from dsgraph.distributed._kernels import sum_duplicate_rows
+
+        local = self._local_rows(rows.table, rows.ids)
+        table = self.tables[rows.table]
+        if rows.grads.shape != (rows.ids.size, table.shape[1]):
+            raise ValueError(
+                f"table {rows.table!r}: grads of shape {rows.grads.shape}, expected "
+                f"({rows.ids.size}, {table.shape[1]})"
+            )
+        uniq, summed = sum_duplicate_rows(local, rows.grads)
+        self.row_opts[rows.table].apply(table, uniq, summed, weight)
+
+    def _local_rows(self, table: str, ids: np.ndarray) -> np.ndarray:
+        spec = self.layout.table(table)
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size:
+            bad = (ids < 0) | (ids >= spec.num_rows) | (ids % self.num_ps != self.shard)
+            if bad.any():
+                raise IndexError(
+                    f"table {table!r}: row id {int(ids[bad][0])} is not held by shard "
+                    f"{self.shard} of {self.num_ps} (rows 0..{spec.num_rows - 1}, "
+                    f"shard = id % num_ps)"
+                )
+        return ids // self.num_ps
+
+    # ---- checkpoints -----------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        """Write params, tables, optimizer state, version and applied seqs atomically."""
+        if not self.config.checkpoint_dir:
+            raise ConfigError("this parameter server has no checkpoint directory")
+        path = checkpoint_path(self.config.checkpoint_dir, self.shard, self.num_ps)
+        meta = {
+            "signature": self.layout.signature,
+            "shard": self.shard,
+            "num_ps": self.num_ps,
+            "version": self.version,
+            "last_seq": {str(k): v for k, v in self.last_seq.items()},
+            "dense_optimizer": self.config.dense_optimizer,
+            "row_optimizer": self.config.row_optimizer,
+        }
+        arrays = {"params": self.params, "__meta__": np.array(json.dumps(meta))}
+        for k, v in self.dense_opt.state_dict().items():
+            arrays[f"dense_opt/{k}"] = v
+        for name, table in self.tables.items():
+            arrays[f"table/{name}"] = table
+            for k, v in self.row_opts[name].state_dict().items():
+                arrays[f"row_opt/{name}/{k}"] = v
+        with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        self.checkpoints += 1
+        return path
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Restore state from ``path``; refuses one of another model, shard or optimizer."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+            meta = json.loads(str(data.pop("__meta__")))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+            raise PSCheckpointError(f"{path}: unreadable parameter-server checkpoint ({e})") from e
+        expected = {
+            "signature": self.layout.signature,
+            "shard": self.shard,
+            "num_ps": self.num_ps,
+            "dense_optimizer": self.config.dense_optimizer,
+            "row_optimizer": self.config.row_optimizer,
+        }
+        for key, want in expected.items():
+            if meta.get(key) != want:
+                raise PSCheckpointError(
+                    f"{path}: checkpoint {key} is {meta.get(key)!r} but this run has {want!r} "
+                    "(it was written for another model or cluster layout); refusing to load it — "
+                    "use a fresh run directory or the matching config"
+                )
+        if data["params"].shape != self.params.shape:
+            raise PSCheckpointError(
+                f"{path}: params shape {data['params'].shape}, expected {self.params.shape}"
+            )
+        self.params = np.array(data["params"], np.float32)
+        self.dense_opt.load_state_dict(
+            {k.split("/", 1)[1]: v for k, v in data.items() if k.startswith("dense_opt/")}
+        )
+        for name in self.tables:
+            self.tables[name] = np.array(data[f"table/{name}"], np.float32)
+            prefix = f"row_opt/{name}/"
+            self.row_opts[name].load_state_dict(
+                {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
+            )
+        self.version = self.restored_version = int(meta["version"])
+        self.last_seq = {int(k): int(v) for k, v in meta["last_seq"].items()}
+
+
+class ParameterServer:
+    """Ray actor of one shard; create with :func:`create_parameter_servers`.
+
+    Verbs: ``pull_dense(since_version)``, ``pull_rows(RowPull)``, ``push(ShardUpdate)``,
+    ``push_dense(worker, seq, base_version, DenseGrad)``, ``push_rows(worker, seq, base_version,
+    RowGrads)``, ``push_batch([ShardUpdate])``, ``metrics()``, ``checkpoint()``, ``info()``.
+    """
+
+    def __init__(
+        self,
+        layout: ModelLayout,
+        shard: int,
+        num_ps: int,
+        config: ServerConfig,
+        initial_dense: np.ndarray | None = None,
+        initial_rows: dict[str, np.ndarray] | None = None,
+        threads: int = 1,
+    ) -> None:
+        from dsgraph.distributed.cluster import configure_threads
+
+        configure_threads(threads, torch=False)
+        self.state = ParameterShard(layout, shard, num_ps, config, initial_dense, initial_rows)
+
+    def info(self) -> dict:
+        import ray
+
+        return {
+            "shard": self.state.shard,
+            "version": self.state.version,
+            "restored_version": self.state.restored_version,
+            "signature": self.state.layout.signature,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+        }
+
+    def pull_dense(self, since_version: int = -1) -> DenseSnapshot:
+        return self.state.pull_dense(since_version)
+
+    def pull_rows(self, request: RowPull) -> RowBlock:
+        return self.state.pull_rows(request)
+
+    def push(self, update: ShardUpdate) -> PushAck:
+        return self.state.push(update)
+
+    def push_dense(self, worker: int, seq: int, base_version: int, grad: DenseGrad) -> PushAck:
+        return self.state.push(ShardUpdate(worker, seq, base_version, dense=grad))
+
+    def push_rows(self, worker: int, seq: int, base_version: int, rows: RowGrads) -> PushAck:
+        return self.state.push(ShardUpdate(worker, seq, base_version, rows=(rows,)))
+
+    def push_batch(self, updates: list[ShardUpdate]) -> list[PushAck]:
+        return self.state.push_batch(updates)
+
+    def metrics(self) -> ServerMetrics:
+        return self.state.metrics()
+
+    def checkpoint(self) -> str:
+        return str(self.state.save_checkpoint())

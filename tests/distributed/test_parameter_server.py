@@ -1,0 +1,186 @@
+"""ParameterShard state machine (no Ray): staleness, exactly-once, sharding, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dsgraph.distributed.errors import PSCheckpointError
+from dsgraph.distributed.parameter_server import ParameterShard, ServerConfig, checkpoint_path
+from dsgraph.distributed.payloads import (
+    DenseGrad,
+    ModelLayout,
+    RowGrads,
+    RowPull,
+    ShardUpdate,
+    TableSpec,
+    TensorSpec,
+)
+from dsgraph.distributed.ps_client import PSClient
+from dsgraph.errors import ConfigError
+
+LAYOUT = ModelLayout(
+    tensors=(TensorSpec("w", (10, 5)), TensorSpec("b", (7,))),
+    tables=(TableSpec("user", 11, 4),),
+)
+
+
+def _sgd(**kw) -> ServerConfig:
+    return ServerConfig(dense_optimizer="sgd", dense_lr=1.0, row_optimizer="sgd", row_lr=1.0, **kw)
+
+
+def _topk(worker: int, seq: int, base: int, idx, vals) -> ShardUpdate:
+    return ShardUpdate(
+        worker, seq, base, DenseGrad(np.asarray(vals, np.float32), np.asarray(idx, np.int32))
+    )
+
+
+def test_update_applies_once_per_worker_seq() -> None:
+    shard = ParameterShard(LAYOUT, 0, 1, _sgd())
+    ack = shard.push(_topk(0, 5, 0, [1], [2.0]))
+    assert ack.status == "applied" and ack.version == 1
+    again = shard.push(_topk(0, 5, 0, [1], [2.0]))
+    older = shard.push(_topk(0, 4, 0, [1], [2.0]))
+    assert again.status == older.status == "duplicate"
+    assert shard.version == 1 and shard.params[1] == -2.0
+    assert shard.push(_topk(1, 5, 0, [1], [1.0])).status == "applied"  # another worker's seq
+    assert shard.metrics().duplicates == 2
+
+
+def test_stale_updates_are_dropped_and_counted() -> None:
+    shard = ParameterShard(LAYOUT, 0, 1, _sgd(max_staleness=2, staleness_policy="drop"))
+    for seq in range(4):
+        shard.push(_topk(0, seq, seq, [0], [1.0]))
+    ack = shard.push(_topk(1, 0, 0, [2], [1.0]))  # computed 4 versions ago
+    assert ack.status == "dropped" and ack.staleness == 4
+    assert shard.params[2] == 0.0 and shard.version == 4
+    m = shard.metrics()
+    assert m.dropped == 1 and m.applied == 4 and m.staleness_hist[4] == 1
+
+
+def test_stale_updates_are_downweighted() -> None:
+    shard = ParameterShard(LAYOUT, 0, 1, _sgd(max_staleness=1, staleness_policy="downweight"))
+    for seq in range(3):
+        shard.push(_topk(0, seq, seq, [0], [1.0]))
+    ack = shard.push(_topk(1, 0, 0, [2], [1.0]))
+    assert ack.status == "downweighted" and ack.staleness == 3
+    assert ack.weight == pytest.approx(1 / 3)
+    assert shard.params[2] == pytest.approx(-1 / 3)
+    assert shard.metrics().downweighted == 1
+
+
+def test_rows_are_sharded_by_id_and_duplicates_summed() -> None:
+    shards = [ParameterShard(LAYOUT, s, 2, _sgd(seed=3)) for s in range(2)]
+    before = shards[1].pull_rows(RowPull("user", np.array([3, 5]))).rows.copy()
+    grads = np.ones((3, 4), np.float32)
+    shards[1].push(ShardUpdate(0, 0, 0, rows=(RowGrads("user", np.array([3, 5, 3]), grads),)))
+    after = shards[1].pull_rows(RowPull("user", np.array([3, 5]))).rows
+    np.testing.assert_allclose(before - after, [[2] * 4, [1] * 4])
+    with pytest.raises(IndexError, match="not held by shard 0"):
+        shards[0].pull_rows(RowPull("user", np.array([3])))
+    with pytest.raises(IndexError, match="not held"):
+        shards[1].pull_rows(RowPull("user", np.array([11])))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    num_ps=st.integers(1, 4),
+    steps=st.lists(
+        st.tuples(
+            st.lists(st.integers(0, LAYOUT.dense_numel - 1), min_size=1, max_size=20, unique=True),
+            st.lists(st.integers(0, 10), min_size=0, max_size=6),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+)
+def test_sharded_servers_equal_one_server(num_ps: int, steps) -> None:
+    """Splitting updates over any number of shards gives the same parameters as one shard."""
+    rng = np.random.default_rng(0)
+    init = rng.standard_normal(LAYOUT.dense_numel).astype(np.float32)
+    table = rng.standard_normal((11, 4)).astype(np.float32)
+    config = _sgd()
+
+    def run(n: int) -> tuple[np.ndarray, np.ndarray]:
+        bounds = LAYOUT.shard_bounds(n)
+        servers = [
+            ParameterShard(LAYOUT, s, n, config, init[bounds[s] : bounds[s + 1]], {"user": table})
+            for s in range(n)
+        ]
+        client = PSClient([None] * n, LAYOUT, worker=0)  # used only for its routing here
+        for seq, (pos, row_ids) in enumerate(steps):
+            pos = np.asarray(pos, np.int64)
+            vals = np.linspace(-1, 1, pos.size).astype(np.float32)
+            rows = np.asarray(row_ids, np.int64)
+            grads = np.full((rows.size, 4), 0.5, np.float32)
+            dense = client._split_dense(pos, vals)
+            by_shard = client._split_rows([RowGrads("user", rows, grads)] if rows.size else [])
+            for s in range(n):
+                if dense[s] is not None or by_shard[s]:
+                    servers[s].push(ShardUpdate(0, seq, 0, dense[s], tuple(by_shard[s])))
+        flat = np.concatenate([srv.params for srv in servers])
+        all_rows = np.arange(11)
+        emb = np.empty((11, 4), np.float32)
+        for s, srv in enumerate(servers):
+            mine = all_rows[all_rows % n == s]
+            emb[mine] = srv.pull_rows(RowPull("user", mine)).rows
+        return flat, emb
+
+    flat1, emb1 = run(1)
+    flat_n, emb_n = run(num_ps)
+    np.testing.assert_array_equal(flat1, flat_n)
+    np.testing.assert_array_equal(emb1, emb_n)
+
+
+def test_checkpoint_restores_state_and_applied_seqs(tmp_path) -> None:
+    config = ServerConfig(checkpoint_dir=str(tmp_path), checkpoint_every=3, dense_lr=0.1)
+    shard = ParameterShard(LAYOUT, 1, 2, config)
+    for seq in range(7):
+        shard.push(_topk(0, seq, seq, [seq % 3], [1.0]))
+    assert shard.metrics().checkpoints == 2  # at versions 3 and 6
+    reloaded = ParameterShard(LAYOUT, 1, 2, config)
+    assert reloaded.version == reloaded.restored_version == 6
+    assert reloaded.last_seq == {0: 5}
+    # replaying the last update after a "crash" applies it exactly once more
+    assert reloaded.push(_topk(0, 6, 6, [0], [1.0])).status == "applied"
+    assert reloaded.push(_topk(0, 5, 5, [2], [1.0])).status == "duplicate"
+    np.testing.assert_array_equal(reloaded.params, shard.params)
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path) -> None:
+    config = ServerConfig(checkpoint_dir=str(tmp_path), checkpoint_every=1)
+    ParameterShard(LAYOUT, 0, 1, config).push(_topk(0, 0, 0, [0], [1.0]))
+    other = ModelLayout(tensors=(TensorSpec("w", (10, 6)),), tables=LAYOUT.tables)
+    with pytest.raises(PSCheckpointError, match="another model") as err:
+        ParameterShard(other, 0, 1, config)
+    assert str(checkpoint_path(tmp_path, 0, 1)) in str(err.value)
+    adam = ServerConfig(checkpoint_dir=str(tmp_path), checkpoint_every=1, dense_optimizer="sgd")
+    with pytest.raises(PSCheckpointError, match="dense_optimizer"):
+        ParameterShard(LAYOUT, 0, 1, adam)
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path) -> None:
+    checkpoint_path(tmp_path, 0, 1).write_bytes(b"not a zip")
+    with pytest.raises(PSCheckpointError, match="unreadable"):
+        ParameterShard(LAYOUT, 0, 1, ServerConfig(checkpoint_dir=str(tmp_path)))
+
+
+def test_bad_config_and_shapes() -> None:
+    with pytest.raises(ConfigError, match="staleness_policy"):
+        ServerConfig(staleness_policy="ignore")
+    with pytest.raises(ConfigError, match="expected"):
+        ParameterShard(LAYOUT, 0, 1, _sgd(), initial_dense=np.zeros(3, np.float32))
+    shard = ParameterShard(LAYOUT, 0, 1, _sgd())
+    with pytest.raises(IndexError, match="outside"):
+        shard.push(_topk(0, 0, 0, [LAYOUT.dense_numel], [1.0]))
+
+
+def test_pull_dense_skips_unchanged_versions() -> None:
+    shard = ParameterShard(LAYOUT, 0, 1, _sgd())
+    first = shard.pull_dense(-1)
+    assert first.values is not None and first.version == 0
+    assert shard.pull_dense(0).values is None
+    shard.push(_topk(0, 0, 0, [0], [1.0]))
+    assert shard.pull_dense(0).values[0] == -1.0
