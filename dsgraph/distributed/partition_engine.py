@@ -1,0 +1,310 @@
+"""Driver side of distributed inference: one PartitionActor per part, events routed as waves.
+
+:class:`PartitionEngine` splits the graph (METIS with hub splitting from :mod:`partitioning`,
+or a given assignment), starts one :class:`PartitionActor` per part on Ray (or keeps the parts
+in this process with ``backend="local"``, which runs the identical protocol without Ray), runs
+full layer-wise inference, and applies event batches: each batch gets a sequence number, each
+event goes only to the part that must apply it (the edge's holder, the node's owner), and the
+whole batch is one wave. Mail between parts flows actor to actor through the object store; the
+driver only reads the small step summaries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dsgraph.graph import CSRGraph
+from dsgraph.inference.dynamic_graph import DynamicAdjacency
+from dsgraph.inference.events import (
+    AddEdge,
+    AddNode,
+    Event,
+    RemoveEdge,
+    UpdateFeatures,
+    ValidatedBatch,
+    validate_events,
+)
+from dsgraph.inference.incremental import (
+    LocalTransport,
+    UpdateResult,
+    WaveDriver,
+    WaveStats,
+    _as_features,
+)
+from dsgraph.inference.layout import build_layout, edge_holder
+from dsgraph.inference.part_state import PartState, RoutedEvent, StepSummary
+
+
+class RayTransport:
+    """Parts as Ray actors; every ``get`` has a timeout (a dead actor is a ClusterError)."""
+
+    def __init__(self, actors: Sequence[Any], timeout: float) -> None:
+        self.actors = list(actors)
+        self.num_parts = len(self.actors)
+        self.timeout = timeout
+
+    def call(self, part: int, method: str, *args: Any) -> Any:
+        from dsgraph.distributed.partition_actor import STEP_METHODS
+
+        fn = getattr(self.actors[part], method)
+        if method in STEP_METHODS:
+            return fn.options(num_returns=self.num_parts + 1).remote(*args)
+        return fn.remote(*args)
+
+    def summaries(self, handles: Sequence[Any]) -> list[StepSummary]:
+        return self.get([h[0] for h in handles])
+
+    def mail(self, handle: Any, dest: int) -> Any:
+        return handle[1 + dest]
+
+    def get(self, handles: Sequence[Any]) -> list[Any]:
+        from dsgraph.distributed.cluster import get
+
+        return list(get(list(handles), self.timeout, "PartitionActor"))
+
+
+class PartitionEngine:
+    """Distributed full-graph inference and exact incremental updates over ``num_parts`` parts.
+
+    ``partition``: a :class:`partitioning.result.PartitionResult` or an owner array [N]; when
+    None the graph is partitioned with METIS and hub splitting (``hub_threshold``). Hubs (nodes
+    split by the partitioner) keep a master; parts holding some of their in-edges are mirrors
+    that send partial sums. ``log_dir`` enables per-part event logs and snapshots (restart
+    recovery); ``backend`` is ``"ray"`` (one actor per part, Ray must be initialised — see
+    :mod:`dsgraph.distributed.cluster`) or ``"local"``.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        graph: CSRGraph,
+        features: torch.Tensor | np.ndarray | None = None,
+        *,
+        num_parts: int = 4,
+        partition: Any = None,
+        hub_threshold: int | None = 1000,
+        undirected: bool | None = None,
+        node_type: np.ndarray | None = None,
+        backend: str = "ray",
+        log_dir: str | Path | None = None,
+        threads_per_part: int = 1,
+        timeout_s: float = 600.0,
+        seed: int = 0,
+    ) -> None:
+        self.model = model.eval()
+        self.num_layers = int(model.num_layers)
+        self.undirected = graph.is_symmetric() if undirected is None else bool(undirected)
+        feats = _as_features(features)
+        self.feature_dim = 0 if feats is None else int(feats.shape[1])
+        self.node_type = None if node_type is None else np.asarray(node_type, np.int8).copy()
+        self.owner, self.hub, self.num_parts = self._assignment(
+            graph, num_parts, partition, hub_threshold, seed
+        )
+        inits = build_layout(graph, self.owner, self.num_parts, hub=self.hub, features=feats)
+        self.owned_count = np.bincount(self.owner, minlength=self.num_parts)
+        src, dst = graph.edges()
+        w = None if graph.weights is None else graph.weights
+        self.adj = DynamicAdjacency(graph.indptr, graph.indices, w)  # driver copy: validation
+        self.num_nodes = graph.num_nodes
+        self.seq = -1
+        self.backend = backend
+        self._emb: torch.Tensor | None = None
+        if backend == "local":
+            self.parts = [PartState(init, self.model) for init in inits]
+            self.transport: Any = LocalTransport(self.parts)
+        elif backend == "ray":
+            import ray
+
+            from dsgraph.distributed.partition_actor import PartitionActor
+
+            model_ref = ray.put(self.model)
+            log = None if log_dir is None else str(Path(log_dir))
+            self.actors = [
+                PartitionActor.options(num_cpus=0).remote(init, model_ref, log, threads_per_part)
+                for init in inits
+            ]
+            self.transport = RayTransport(self.actors, timeout_s)
+            self.transport.get([a.status.remote() for a in self.actors])
+        else:
+            raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
+        self.driver = WaveDriver(self.transport, self.num_layers)
+        del src, dst
+
+    @staticmethod
+    def _assignment(
+        graph: CSRGraph, num_parts: int, partition: Any, hub_threshold: int | None, seed: int
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        if partition is None:
+            from partitioning.api import partition as metis_partition
+
+            partition = metis_partition(graph, num_parts, hub_threshold=hub_threshold, seed=seed)
+        if hasattr(partition, "owner"):
+            owner = np.asarray(partition.owner, dtype=np.int32)
+            hub = np.zeros(owner.size, dtype=bool)
+            hub[np.asarray(partition.hubs.hub_ids, dtype=np.int64)] = True
+            return owner, hub, int(partition.num_parts)
+        owner = np.asarray(partition, dtype=np.int32)
+        in_deg = graph.in_degrees()
+        hub = np.zeros(owner.size, bool) if hub_threshold is None else in_deg > int(hub_threshold)
+        return owner, hub, int(num_parts)
+
+    # ------------------------------------------------------------------ full inference
+    def full_inference(self) -> torch.Tensor:
+        """Layer-wise inference of every node across the parts; returns [N, d] float32."""
+        self.last_full_stats = self.driver.run(
+            {p: ("begin_full", ()) for p in range(self.num_parts)}
+        )
+        parts = self.transport.get(
+            [self.transport.call(p, "owned_embeddings") for p in range(self.num_parts)]
+        )
+        dim = next(v.shape[1] for _, v in parts if v.ndim == 2 and v.shape[0])
+        emb = torch.zeros((self.num_nodes, dim), dtype=torch.float32)
+        for ids, vals in parts:
+            if ids.size:
+                emb[torch.from_numpy(ids)] = torch.from_numpy(vals)
+        self._emb = emb
+        return emb
+
+    def embeddings(self) -> torch.Tensor:
+        """Current final embeddings of all nodes, [N, d] float32."""
+        if self._emb is None:
+            return self.full_inference()
+        return self._emb[: self.num_nodes]
+
+    # ------------------------------------------------------------------ events
+    def has_edge(self, u: int, v: int) -> bool:
+        return self.adj.has(int(u), int(v))
+
+    def validate(self, events: Sequence[Event], *, atomic: bool = False) -> ValidatedBatch:
+        return validate_events(
+            events,
+            num_nodes=self.num_nodes,
+            feature_dim=self.feature_dim,
+            has_edge=self.has_edge,
+            undirected=self.undirected,
+            can_embed_new_node=self.feature_dim > 0,
+            atomic=atomic,
+        )
+
+    def apply(self, events: Sequence[Event], *, atomic: bool = False) -> UpdateResult:
+        """Apply a batch as one wave across the parts (see :meth:`IncrementalEngine.apply`).
+
+        A part that restarted during the wave (summary ``ready=False``) triggers
+        :meth:`recover`, after which every node's embedding is reported as updated.
+        """
+        t0 = time.perf_counter()
+        if self._emb is None:
+            self.full_inference()
+        batch = self.validate(events, atomic=atomic)
+        routed = self._route([ev for _, ev in batch.accepted])
+        self.seq += 1
+        start = {p: ("apply_events", (self.seq, evs)) for p, evs in routed.items() if evs}
+        stats = self.driver.run(start) if start else WaveStats()
+        if not self._all_ready():
+            self.recover()
+            stats.node_ids = np.arange(self.num_nodes, dtype=np.int64)
+            stats.embeddings = self._emb[: self.num_nodes].numpy()
+        emb = self._store(stats)
+        return UpdateResult(
+            node_ids=stats.node_ids,
+            embeddings=emb,
+            latency_ms=(time.perf_counter() - t0) * 1e3,
+            nodes_recomputed=stats.recomputed,
+            messages_sent=stats.messages,
+            applied=len(batch.accepted),
+            rejected=batch.rejected,
+            seq=self.seq,
+        )
+
+    def _route(self, events: Sequence[Event]) -> dict[int, list[RoutedEvent]]:
+        out: dict[int, list[RoutedEvent]] = {}
+        for ev in events:
+            if isinstance(ev, AddEdge | RemoveEdge):
+                pairs = [(int(ev.src), int(ev.dst))]
+                if self.undirected:
+                    pairs.append((int(ev.dst), int(ev.src)))
+                for u, v in pairs:
+                    holder = int(edge_holder(np.array([u]), np.array([v]), self.owner, self.hub)[0])
+                    if isinstance(ev, AddEdge):
+                        ou, ov = int(self.owner[u]), int(self.owner[v])
+                        out.setdefault(holder, []).append(
+                            ("add_edge", u, v, float(ev.weight), ou, ov, bool(self.hub[v]))
+                        )
+                        if ou != holder:  # the holder now needs u's messages
+                            out.setdefault(ou, []).append(("subscribe", u, holder))
+                        self.adj.add(u, v, float(ev.weight))
+                    else:
+                        out.setdefault(holder, []).append(("remove_edge", u, v))
+                        self.adj.remove(u, v)
+            elif isinstance(ev, UpdateFeatures):
+                p = int(self.owner[ev.node])
+                out.setdefault(p, []).append(
+                    ("features", ev.node, np.asarray(ev.values, np.float32))
+                )
+            elif isinstance(ev, AddNode):
+                p = int(np.argmin(self.owned_count))  # the smallest part takes the new node
+                node = self.num_nodes
+                feats = None if ev.features is None else np.asarray(ev.features, np.float32)
+                out.setdefault(p, []).append(("add_node", node, feats, p))
+                self.owner = np.append(self.owner, np.int32(p))
+                self.hub = np.append(self.hub, False)
+                self.owned_count[p] += 1
+                self.adj.add_nodes(1)
+                if self.node_type is not None:
+                    t = -1 if ev.node_type is None else ev.node_type
+                    self.node_type = np.append(self.node_type, np.int8(t))
+                self.num_nodes += 1
+        return out
+
+    def _store(self, stats: WaveStats) -> torch.Tensor:
+        emb = torch.from_numpy(np.asarray(stats.embeddings, dtype=np.float32))
+        if stats.node_ids.size == 0:
+            return emb.reshape(0, self._emb.shape[1])
+        if self._emb.shape[0] < self.num_nodes:
+            grown = torch.zeros((max(self.num_nodes, 2 * self._emb.shape[0]), self._emb.shape[1]))
+            grown[: self._emb.shape[0]] = self._emb
+            self._emb = grown
+        self._emb[torch.from_numpy(stats.node_ids)] = emb
+        return emb
+
+    # ------------------------------------------------------------------ durability
+    def _all_ready(self) -> bool:
+        if self.backend != "ray":
+            return True
+        return all(s["ready"] for s in self.status())
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each actor's part id, last sequence number, readiness and process id."""
+        if self.backend != "ray":
+            return [{"part": p.part, "last_seq": p.last_seq, "ready": p.ready} for p in self.parts]
+        return self.transport.get([a.status.remote() for a in self.actors])
+
+    def snapshot(self) -> list[int]:
+        """Snapshot every part (structure + features) and truncate their event logs."""
+        if self.backend != "ray":
+            return [p.last_seq for p in self.parts]
+        return self.transport.get([a.snapshot.remote() for a in self.actors])
+
+    def recover(self) -> torch.Tensor:
+        """After an actor restart (its state rebuilt from snapshot + log), recompute embeddings.
+
+        Every part's structure is current, so one full-inference wave restores every layer's
+        embeddings (and halo copies) exactly as they were.
+        """
+        self.status()  # waits for restarted actors' constructors
+        return self.full_inference()
+
+    def shutdown(self) -> None:
+        """Kill the actors (their logs and snapshots stay on disk)."""
+        if self.backend == "ray":
+            import ray
+
+            for a in self.actors:
+                ray.kill(a)
+            self.actors = []

@@ -1,0 +1,665 @@
+"""One part's share of layer-wise inference state and the wave protocol that updates it.
+
+A part *owns* (is master of) some nodes and *holds* some edges: every edge ``u → v`` is held by
+exactly one part, which sums ``u``'s message into ``v``'s aggregate. A node whose in-edges are
+spread over several parts (a hub) is aggregated as partial sums at its mirrors, combined at the
+master. A held edge whose source is owned elsewhere needs a *halo* copy of the source's
+messages, which the owner sends only to its subscribers (parts holding such an edge).
+
+The single-process engine is the one-part case; :mod:`dsgraph.distributed.partition_actor` wraps
+a :class:`PartState` in a Ray actor. A *wave* (full inference, or one batch of events) runs:
+
+``begin_full`` | ``apply_events`` → ``exchange`` → for each layer l: ``layer_step(l)``
+[→ ``finish_layer(l)`` where hub partials arrive] → ``finish_wave``.
+
+Each step returns ``(StepSummary, mail_0, …, mail_{K-1})`` — one :class:`Mail` (or ``None``)
+per destination part; the driver delivers them to the next step. Messages are counted as rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from dsgraph.inference.aggregation import AggSpec
+from dsgraph.inference.dynamic_graph import DynamicAdjacency
+
+
+# ------------------------------------------------------------------------------ payload types
+@dataclass
+class HaloRows:
+    """Owner → holder: messages ``m^layer`` of owned nodes (global ids), float32 [n, d]."""
+
+    layer: int
+    nodes: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class PartialRows:
+    """Mirror → master: a part's partial message sum for hub targets at ``layer``."""
+
+    layer: int
+    part: int
+    nodes: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class DegreeRows:
+    """Mirror → master: a part's partial in-degree of hub targets (float64)."""
+
+    part: int
+    nodes: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class Mail:
+    """Everything one part sends another in one step."""
+
+    halo: list[HaloRows] = field(default_factory=list)
+    partials: list[PartialRows] = field(default_factory=list)
+    degrees: list[DegreeRows] = field(default_factory=list)
+
+    def rows(self) -> int:
+        """Messages in this mail, counted as node rows."""
+        return (
+            sum(int(h.nodes.size) for h in self.halo)
+            + sum(int(p.nodes.size) for p in self.partials)
+            + sum(int(d.nodes.size) for d in self.degrees)
+        )
+
+
+@dataclass
+class StepSummary:
+    """What the driver needs to schedule the next step (small; fetched every step)."""
+
+    part: int
+    dests: list[int]
+    rows_sent: int
+    recomputed: int = 0
+    deferred: bool = False
+    active: bool = False
+    touched: bool = False
+    partial_dests: list[int] = field(default_factory=list)
+    ready: bool = True
+
+
+@dataclass
+class PartInit:
+    """Construction data of a part; global ids everywhere.
+
+    ``owned`` (sorted) are the masters; ``edge_src/edge_dst/edge_weight`` the held edges;
+    ``node_ids/node_owner/node_hub`` give owner part and hub flag of every node the part refers
+    to (owned and not); ``sub_nodes/sub_parts`` pairs say which parts subscribe to which owned
+    node; ``features`` rows align with ``owned`` (None without input features).
+    """
+
+    part_id: int
+    num_parts: int
+    owned: np.ndarray
+    edge_src: np.ndarray
+    edge_dst: np.ndarray
+    edge_weight: np.ndarray | None
+    node_ids: np.ndarray
+    node_owner: np.ndarray
+    node_hub: np.ndarray
+    sub_nodes: np.ndarray
+    sub_parts: np.ndarray
+    features: np.ndarray | None
+    num_global_nodes: int
+
+
+# Routed events, as the driver hands them to the part that must apply them.
+# ("add_edge", u, v, w, owner_u, owner_v, hub_v) | ("remove_edge", u, v)
+# | ("features", node, values) | ("add_node", node, values|None, owner)
+# | ("subscribe", node, part)  — sent to the owner of ``node`` when ``part`` starts holding an
+#   edge out of it, so that subscriptions are in the owner's own event log too.
+RoutedEvent = tuple
+
+
+def _grow_tensor(t: torch.Tensor, rows: int) -> torch.Tensor:
+    if t.shape[0] >= rows:
+        return t
+    cap = max(rows, 2 * t.shape[0], 16)
+    out = torch.zeros((cap, *t.shape[1:]), dtype=t.dtype)
+    out[: t.shape[0]] = t
+    return out
+
+
+def _grow_array(a: np.ndarray, rows: int, fill: Any = 0) -> np.ndarray:
+    if a.shape[0] >= rows:
+        return a
+    cap = max(rows, 2 * a.shape[0], 16)
+    out = np.full((cap, *a.shape[1:]), fill, dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+class PartState:
+    """Structure, features and per-layer embeddings of one part; see the module docstring."""
+
+    def __init__(self, init: PartInit, model: torch.nn.Module) -> None:
+        self.part = int(init.part_id)
+        self.num_parts = int(init.num_parts)
+        self.model = model.eval()
+        self.spec = AggSpec.from_model(model)
+        self.num_layers = int(model.num_layers)
+        self.feature_dim = 0 if init.features is None else int(init.features.shape[1])
+        self.last_seq = -1
+
+        # local ids: owned nodes first (in the order of ``owned``), then the others
+        owned = np.asarray(init.owned, dtype=np.int64)
+        others = np.setdiff1d(np.asarray(init.node_ids, dtype=np.int64), owned)
+        l2g = np.concatenate([owned, others])
+        self.n = int(l2g.size)
+        self.l2g = _grow_array(l2g, self.n)
+        self.g2l = np.full(max(init.num_global_nodes, 1), -1, dtype=np.int64)
+        self.g2l[l2g] = np.arange(self.n)
+        info_local = self.g2l[np.asarray(init.node_ids, dtype=np.int64)]
+        self.owner = np.full(self.n, -1, dtype=np.int32)
+        self.hub = np.zeros(self.n, dtype=bool)
+        self.owner[info_local] = np.asarray(init.node_owner)
+        self.hub[info_local] = np.asarray(init.node_hub, dtype=bool)
+        self.owner[: owned.size] = self.part
+        self.owned = np.zeros(self.n, dtype=bool)
+        self.owned[: owned.size] = True
+
+        src_l = self.g2l[np.asarray(init.edge_src, dtype=np.int64)]
+        dst_l = self.g2l[np.asarray(init.edge_dst, dtype=np.int64)]
+        w = init.edge_weight
+        self.in_adj = DynamicAdjacency.from_edges(dst_l, src_l, w, self.n)
+        self.out_adj = DynamicAdjacency.from_edges(src_l, dst_l, w, self.n)
+        # non-owned sources of held edges: their owners send us their messages
+        self.halo_nodes: set[int] = set(np.unique(src_l[~self.owned[src_l]]).tolist())
+
+        self.subscribers: dict[int, set[int]] = {}
+        for g, p in zip(
+            np.asarray(init.sub_nodes).tolist(), np.asarray(init.sub_parts).tolist(), strict=True
+        ):
+            if p != self.part:
+                self.subscribers.setdefault(int(self.g2l[g]), set()).add(int(p))
+
+        self.features = (
+            None
+            if init.features is None
+            else _grow_tensor(torch.as_tensor(np.asarray(init.features, dtype=np.float32)), self.n)
+        )
+        self.deg_local = np.zeros(self.n, dtype=np.float64)
+        self.deg_remote: dict[int, dict[int, float]] = {}
+        self.scale = np.zeros(self.n, dtype=np.float32)
+        self.h: list[torch.Tensor | None] = [None] * (self.num_layers + 1)
+        self.m: list[torch.Tensor | None] = [None] * (self.num_layers + 1)
+        self.remote_partials: list[dict[int, dict[int, np.ndarray]]] = [
+            {} for _ in range(self.num_layers)
+        ]
+        self.ready = False
+        self._reset_wave()
+
+    # ------------------------------------------------------------------ local bookkeeping
+    def _reset_wave(self) -> None:
+        self.full = False
+        self.struct_dirty: set[int] = set()
+        self.deg_changed: set[int] = set()
+        self.changed_now: set[int] = set()  # owned nodes whose h^l changed, l = current layer
+        self.changed_next: set[int] = set()
+        self.D: np.ndarray = np.empty(0, dtype=np.int64)
+        self.touched: set[int] = set()
+        self.new_subs: list[tuple[int, int]] = []
+        self.deferred: set[int] = set()
+        self.recomputed = 0
+        self._full_adj: torch.Tensor | None = None
+        self._halo_changed: dict[int, set[int]] = {}
+        self._partials_in: set[int] = set()
+
+    def _local(self, g: int, owner: int, hub: bool) -> int:
+        """Local id of global node ``g``, allocating a non-owned row when new."""
+        if g >= self.g2l.size:
+            self.g2l = _grow_array(self.g2l, g + 1, -1)
+        lid = int(self.g2l[g])
+        if lid >= 0:
+            return lid
+        lid = self.n
+        self.n += 1
+        self.g2l[g] = lid
+        self.l2g = _grow_array(self.l2g, self.n)
+        self.l2g[lid] = g
+        self.owner = _grow_array(self.owner, self.n, -1)
+        self.owner[lid] = owner
+        self.hub = _grow_array(self.hub, self.n, False)
+        self.hub[lid] = hub
+        self.owned = _grow_array(self.owned, self.n, False)
+        self.owned[lid] = owner == self.part
+        self.deg_local = _grow_array(self.deg_local, self.n, 0.0)
+        self.scale = _grow_array(self.scale, self.n, 0.0)
+        if self.features is not None:
+            self.features = _grow_tensor(self.features, self.n)
+        for layer in range(self.num_layers + 1):
+            if self.h[layer] is not None:
+                self.h[layer] = _grow_tensor(self.h[layer], self.n)
+            if self.m[layer] is not None and self.m[layer] is not self.h[layer]:
+                self.m[layer] = _grow_tensor(self.m[layer], self.n)
+            elif self.m[layer] is not None:
+                self.m[layer] = self.h[layer]
+        self.in_adj.add_nodes(self.n - self.in_adj.num_nodes)
+        self.out_adj.add_nodes(self.n - self.out_adj.num_nodes)
+        return lid
+
+    def _row_degree(self, lv: int) -> float:
+        _, w = self.in_adj.row(lv)
+        return float(self.spec.degree_contribution(w).sum())
+
+    def _total_scale(self, lids: np.ndarray) -> None:
+        """Recompute the normalisation factor of owned ``lids`` (local + mirrors' degrees)."""
+        deg = self.deg_local[lids].copy()
+        for i in np.flatnonzero(self.hub[lids]).tolist():
+            remote = self.deg_remote.get(int(lids[i]))
+            if remote:
+                deg[i] += sum(remote[p] for p in sorted(remote))
+        self.scale[lids] = self.spec.scale(deg)
+
+    def _set_rows(self, layer: int, lids: np.ndarray, values: torch.Tensor) -> None:
+        if self.h[layer] is None:
+            self.h[layer] = torch.zeros((max(self.n, 1), values.shape[1]), dtype=torch.float32)
+            self.m[layer] = (
+                torch.zeros_like(self.h[layer]) if self.spec.aggregation == "sym" else self.h[layer]
+            )
+        self.h[layer] = _grow_tensor(self.h[layer], self.n)
+        if self.spec.aggregation != "sym":
+            self.m[layer] = self.h[layer]
+        else:
+            self.m[layer] = _grow_tensor(self.m[layer], self.n)
+        self.h[layer][torch.from_numpy(lids)] = values
+
+    def _refresh_messages(self, layer: int, lids: np.ndarray) -> None:
+        if self.spec.aggregation == "sym" and lids.size and self.h[layer] is not None:
+            idx = torch.from_numpy(lids)
+            self.m[layer][idx] = self.spec.message(
+                self.h[layer][idx], torch.from_numpy(self.scale[lids])
+            )
+
+    def _input_embedding(self, lids: np.ndarray) -> torch.Tensor:
+        ids = torch.from_numpy(self.l2g[lids].copy())
+        x = None if self.features is None else self.features[torch.from_numpy(lids)]
+        with torch.no_grad():
+            return self.model.input_embedding(ids, x).float()
+
+    # ------------------------------------------------------------------ mail helpers
+    def _new_mails(self) -> list[Mail | None]:
+        return [None] * self.num_parts
+
+    @staticmethod
+    def _mail(mails: list[Mail | None], dest: int) -> Mail:
+        if mails[dest] is None:
+            mails[dest] = Mail()
+        return mails[dest]
+
+    def _emit_halo(self, mails: list[Mail | None], layer: int, lids: Sequence[int]) -> None:
+        """Send ``m^layer`` of owned ``lids`` to each of their subscribers."""
+        if layer >= self.num_layers or self.m[layer] is None:
+            return
+        per_dest: dict[int, list[int]] = {}
+        for v in lids:
+            for p in self.subscribers.get(int(v), ()):
+                per_dest.setdefault(p, []).append(int(v))
+        for p, vs in per_dest.items():
+            arr = np.array(sorted(vs), dtype=np.int64)
+            self._mail(mails, p).halo.append(
+                HaloRows(layer, self.l2g[arr].copy(), self.m[layer][torch.from_numpy(arr)].numpy())
+            )
+
+    def _summary(self, mails: list[Mail | None], **kw: Any) -> tuple:
+        dests = [p for p, m in enumerate(mails) if m is not None and p != self.part]
+        rows = sum(mails[p].rows() for p in dests)
+        out = [m if p in dests else None for p, m in enumerate(mails)]
+        partial_dests = [p for p in dests if mails[p].partials]
+        s = StepSummary(
+            self.part,
+            dests,
+            rows,
+            touched=bool(self.touched),
+            partial_dests=partial_dests,
+            ready=self.ready,
+            **kw,
+        )
+        return (s, *out)
+
+    def _ingest(self, inbox: Sequence[Mail | None]) -> None:
+        """Store halo rows, partials and degrees, remembering what changed."""
+        for mail in inbox:
+            if mail is None:
+                continue
+            for hr in mail.halo:
+                lids = self.g2l[hr.nodes]
+                self._store_halo(hr.layer, lids, hr.values)
+                self._halo_changed.setdefault(hr.layer, set()).update(lids.tolist())
+            for pr in mail.partials:
+                store = self.remote_partials[pr.layer]
+                for g, row in zip(pr.nodes.tolist(), pr.values, strict=True):
+                    lv = int(self.g2l[g])
+                    store.setdefault(lv, {})[pr.part] = row
+                    self._partials_in.add(lv)
+            for dr in mail.degrees:
+                for g, val in zip(dr.nodes.tolist(), dr.values.tolist(), strict=True):
+                    lv = int(self.g2l[g])
+                    self.deg_remote.setdefault(lv, {})[dr.part] = float(val)
+                    self.deg_changed.add(lv)
+
+    def _store_halo(self, layer: int, lids: np.ndarray, values: np.ndarray) -> None:
+        vals = torch.from_numpy(np.asarray(values, dtype=np.float32))
+        if self.m[layer] is None:
+            self.h[layer] = torch.zeros((max(self.n, 1), vals.shape[1]), dtype=torch.float32)
+            self.m[layer] = (
+                torch.zeros_like(self.h[layer]) if self.spec.aggregation == "sym" else self.h[layer]
+            )
+        self.h[layer] = _grow_tensor(self.h[layer], self.n)
+        if self.spec.aggregation == "sym":
+            self.m[layer] = _grow_tensor(self.m[layer], self.n)
+        else:
+            self.m[layer] = self.h[layer]
+        self.m[layer][torch.from_numpy(lids)] = vals
+
+    # ------------------------------------------------------------------ aggregation
+    def _local_sums(self, layer: int, lids: np.ndarray) -> torch.Tensor:
+        """Σ over held in-edges of ``lids`` of edge factor · m^layer(source), [n, d]."""
+        m = self.m[layer]
+        d = m.shape[1]
+        if self.full and self._full_adj is not None:
+            return self._full_sums[torch.from_numpy(lids)]
+        seg, src, w = self.in_adj.gather(lids)
+        out = torch.zeros((lids.size, d), dtype=torch.float32)
+        if seg.size:
+            coef = torch.from_numpy(self.spec.edge_values(w))
+            msgs = m[torch.from_numpy(src)] * coef.unsqueeze(1)
+            out.index_add_(0, torch.from_numpy(seg), msgs)
+        return out
+
+    def _prepare_full_sums(self, layer: int) -> None:
+        indptr, indices, w = self.in_adj.to_csr()
+        adj = torch.sparse_csr_tensor(
+            torch.from_numpy(indptr),
+            torch.from_numpy(indices),
+            torch.from_numpy(self.spec.edge_values(w).copy()),
+            size=(self.n, self.n),
+        )
+        self._full_adj = adj
+        self._full_sums = adj @ self.m[layer][: self.n]
+
+    def _update_owned(self, layer: int, lids: np.ndarray) -> np.ndarray:
+        """Recompute h^{layer+1} of owned ``lids``; return the ids whose value changed."""
+        if lids.size == 0:
+            return lids
+        total = self._local_sums(layer, lids)
+        store = self.remote_partials[layer]
+        for i in np.flatnonzero(self.hub[lids]).tolist():
+            remote = store.get(int(lids[i]))
+            if remote:
+                for p in sorted(remote):
+                    total[i] += torch.from_numpy(remote[p])
+        idx = torch.from_numpy(lids)
+        h_self = self.h[layer][idx]
+        agg = self.spec.finish(total, h_self, torch.from_numpy(self.scale[lids]))
+        with torch.no_grad():
+            new = self.model.layer_update(layer, agg, h_self).float()
+        self.recomputed += int(lids.size)
+        nxt = self.h[layer + 1]
+        if self.full or nxt is None or nxt.shape[1] != new.shape[1]:
+            changed = lids
+        else:
+            old = _grow_tensor(nxt, self.n)[idx]
+            changed = lids[(old != new).any(dim=1).numpy()]
+        self._set_rows(layer + 1, lids, new)
+        self._refresh_messages(layer + 1, changed)
+        return changed
+
+    # ------------------------------------------------------------------ wave steps
+    def begin_full(self) -> tuple:
+        """Start a full-inference wave: every owned node changes, every degree is recomputed."""
+        self._reset_wave()
+        self.full = True
+        indptr, _, w = self.in_adj.to_csr()
+        contrib = self.spec.degree_contribution(w)
+        counts = np.diff(indptr)
+        nonempty = counts > 0
+        sums = np.zeros(self.n, dtype=np.float64)
+        if contrib.size:
+            sums[nonempty] = np.add.reduceat(contrib, indptr[:-1][nonempty])
+        self.deg_local[: self.n] = sums
+        mails = self._new_mails()
+        self._send_degrees(mails, np.flatnonzero(~self.owned[: self.n] & nonempty))
+        self.deg_changed = set(np.flatnonzero(self.owned[: self.n]).tolist())
+        self.touched = set(self.deg_changed)
+        self.changed_now = set(self.deg_changed)
+        self.remote_partials = [{} for _ in range(self.num_layers)]
+        self.deg_remote = {}
+        return self._summary(mails, active=True)
+
+    def _send_degrees(self, mails: list[Mail | None], lids: np.ndarray) -> None:
+        per_dest: dict[int, list[int]] = {}
+        for v in lids.tolist():
+            per_dest.setdefault(int(self.owner[v]), []).append(v)
+        for p, vs in per_dest.items():
+            arr = np.array(vs, dtype=np.int64)
+            self._mail(mails, p).degrees.append(
+                DegreeRows(self.part, self.l2g[arr].copy(), self.deg_local[arr].copy())
+            )
+
+    def apply_events(self, seq: int, events: Sequence[RoutedEvent]) -> tuple:
+        """Apply this part's share of a batch (sequence number ``seq``) and start the wave."""
+        self._reset_wave()
+        mails = self._new_mails()
+        mirror_deg: set[int] = set()
+        if int(seq) > self.last_seq:  # a replayed (already applied) batch changes nothing
+            for ev in events:
+                self._apply_one(ev, mirror_deg)
+            self.last_seq = int(seq)
+        self._send_degrees(mails, np.array(sorted(mirror_deg), dtype=np.int64))
+        return self._summary(mails, active=bool(self.struct_dirty or self.changed_now))
+
+    def replay(self, seq: int, events: Sequence[RoutedEvent]) -> None:
+        """Re-apply a logged batch to the structure only (restart recovery; no wave)."""
+        if int(seq) > self.last_seq:
+            for ev in events:
+                self._apply_one(ev, set())
+            self.last_seq = int(seq)
+        self._reset_wave()
+
+    def _apply_one(self, ev: RoutedEvent, mirror_deg: set[int]) -> None:
+        kind = ev[0]
+        if kind in ("add_edge", "remove_edge"):
+            if kind == "add_edge":
+                _, u, v, w, owner_u, owner_v, hub_v = ev
+                lu = self._local(u, owner_u, False)
+                lv = self._local(v, owner_v, hub_v)
+                if not self.owned[lu]:
+                    self.halo_nodes.add(lu)
+                self.in_adj.add(lv, lu, w)
+                self.out_adj.add(lu, lv, w)
+            else:
+                _, u, v = ev
+                lu, lv = int(self.g2l[u]), int(self.g2l[v])
+                self.in_adj.remove(lv, lu)
+                self.out_adj.remove(lu, lv)
+            self.deg_local[lv] = self._row_degree(lv)
+            self.struct_dirty.add(lv)
+            if self.owned[lv]:
+                self.deg_changed.add(lv)
+            else:
+                mirror_deg.add(lv)
+        elif kind == "subscribe":
+            _, node, part = ev
+            lv = int(self.g2l[node])
+            subs = self.subscribers.setdefault(lv, set())
+            if part not in subs:
+                subs.add(int(part))
+                self.new_subs.append((lv, int(part)))
+        elif kind == "features":
+            _, node, values = ev
+            lv = int(self.g2l[node])
+            self.features[lv] = torch.as_tensor(np.asarray(values, dtype=np.float32))
+            self.changed_now.add(lv)
+        elif kind == "add_node":
+            _, node, values, owner = ev
+            lv = self._local(int(node), int(owner), False)
+            if values is not None:
+                self.features[lv] = torch.as_tensor(np.asarray(values, dtype=np.float32))
+            self.changed_now.add(lv)
+            self.deg_changed.add(lv)
+        else:  # the driver routes only the kinds above
+            raise ValueError(f"unknown routed event {kind!r}")
+
+    def exchange(self, *inbox: Mail | None) -> tuple:
+        """Combine hub degrees, recompute h^0 and scales, send layer-0 messages (and every
+        layer's current messages to new subscribers)."""
+        self._ingest(inbox)
+        mails = self._new_mails()
+        D = np.array(sorted(v for v in self.deg_changed if self.owned[v]), dtype=np.int64)
+        self._total_scale(D)
+        self.D = D if self.spec.aggregation == "sym" or self.full else np.empty(0, np.int64)
+        if self.full:
+            lids = np.flatnonzero(self.owned[: self.n])
+        else:
+            lids = np.array(sorted(self.changed_now), dtype=np.int64)
+        if lids.size:
+            self._set_rows(0, lids, self._input_embedding(lids))
+        self.touched |= set(lids.tolist())
+        send = np.union1d(lids, self.D)
+        for layer in range(self.num_layers + 1):
+            self._refresh_messages(layer, self.D if layer else send)
+        # a new subscriber gets every layer's current messages once
+        for lv, part in self.new_subs:
+            arr = np.array([lv], dtype=np.int64)
+            for layer in range(self.num_layers):
+                self._mail(mails, part).halo.append(
+                    HaloRows(layer, self.l2g[arr].copy(), self.m[layer][arr].numpy().copy())
+                )
+        self.new_subs = []
+        self._emit_halo(mails, 0, send.tolist())
+        self.changed_now = set(send.tolist())
+        return self._summary(mails, active=bool(self.struct_dirty or self.changed_now))
+
+    def layer_step(self, layer: int, *inbox: Mail | None) -> tuple:
+        """Aggregate layer ``layer``: send hub partials to masters, update non-hub owned nodes."""
+        self._ingest(inbox)
+        mails = self._new_mails()
+        if self.full:
+            self._prepare_full_sums(layer)
+            targets = np.arange(self.n, dtype=np.int64)
+        else:
+            changed_src = set(self.changed_now) | self._halo_changed.pop(layer, set())
+            changed_src |= set(self.D.tolist())
+            src = np.array(sorted(changed_src), dtype=np.int64)
+            _, nbrs, _ = self.out_adj.gather(src)
+            tset = set(nbrs.tolist()) | self.struct_dirty | set(self.changed_now)
+            tset |= set(self.D.tolist())
+            targets = np.array(sorted(tset), dtype=np.int64)
+        owned_t = self.owned[targets]
+        mirror_t = targets[~owned_t]
+        if self.full:
+            mirror_t = mirror_t[np.diff(self.in_adj.to_csr()[0])[mirror_t] > 0]
+        self._send_partials(mails, layer, mirror_t)
+        own = targets[owned_t]
+        hubs = own[self.hub[own]]
+        self.deferred = set(hubs.tolist())
+        changed = self._update_owned(layer, own[~self.hub[own]])
+        self.changed_next = set(changed.tolist())
+        self.touched |= self.changed_next
+        non_hub_d = self.D[~self.hub[self.D]] if self.D.size else self.D
+        self._emit_halo(mails, layer + 1, sorted(self.changed_next | set(non_hub_d.tolist())))
+        return self._advance(mails, layer, deferred=bool(self.deferred))
+
+    def _send_partials(self, mails: list[Mail | None], layer: int, lids: np.ndarray) -> None:
+        if lids.size == 0:
+            return
+        sums = self._local_sums(layer, lids).numpy()
+        per_dest: dict[int, list[int]] = {}
+        for i, v in enumerate(lids.tolist()):
+            per_dest.setdefault(int(self.owner[v]), []).append(i)
+        for p, rows in per_dest.items():
+            r = np.array(rows, dtype=np.int64)
+            self._mail(mails, p).partials.append(
+                PartialRows(layer, self.part, self.l2g[lids[r]].copy(), sums[r].copy())
+            )
+
+    def finish_layer(self, layer: int, *inbox: Mail | None) -> tuple:
+        """Combine hub partials at their masters and update the hubs."""
+        self._ingest(inbox)
+        mails = self._new_mails()
+        hubs = np.array(sorted(self.deferred | self._partials_in), dtype=np.int64)
+        self._partials_in = set()
+        changed = self._update_owned(layer, hubs)
+        ch = set(changed.tolist())
+        self.changed_next |= ch
+        self.touched |= ch
+        hub_d = self.D[self.hub[self.D]] if self.D.size else self.D
+        self._emit_halo(mails, layer + 1, sorted(ch | set(hub_d.tolist())))
+        self.deferred = set()
+        self.changed_now = set(self.changed_next)  # finish_layer runs after layer_step
+        return self._summary(
+            mails, active=bool(self.struct_dirty or self.changed_now or self.D.size)
+        )
+
+    def _advance(self, mails: list[Mail | None], layer: int, deferred: bool) -> tuple:
+        self.changed_now = set(self.changed_next)
+        active = bool(self.struct_dirty or self.changed_now or self.D.size)
+        return self._summary(mails, deferred=deferred, active=active)
+
+    def finish_wave(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """End the wave: (global ids, final embeddings) of touched owned nodes, recomputed."""
+        lids = np.array(sorted(v for v in self.touched if self.owned[v]), dtype=np.int64)
+        rec = self.recomputed
+        full = self.full
+        self._reset_wave()
+        if full:
+            self.ready = True
+            return self.l2g[lids].copy(), np.empty((0, 0), np.float32), rec
+        return self.l2g[lids].copy(), self.final_embeddings(lids), rec
+
+    def final_embeddings(self, lids: np.ndarray | None = None) -> np.ndarray:
+        """``combine([h^0..h^L])`` of owned ``lids`` (all owned when None), float32 numpy."""
+        if lids is None:
+            lids = np.flatnonzero(self.owned[: self.n])
+        idx = torch.from_numpy(np.asarray(lids, dtype=np.int64))
+        with torch.no_grad():
+            out = self.model.combine([h[idx] for h in self.h])
+        return out.float().numpy()
+
+    def to_init(self) -> PartInit:
+        """The current structure and features as a :class:`PartInit` (for snapshots)."""
+        n = self.n
+        indptr, src_l, w = self.in_adj.to_csr()
+        dst_l = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+        owned_l = np.flatnonzero(self.owned[:n])
+        pairs = sorted((int(self.l2g[v]), p) for v, ps in self.subscribers.items() for p in ps)
+        sub = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        feats = None
+        if self.features is not None:
+            feats = self.features[torch.from_numpy(owned_l)].numpy().copy()
+        return PartInit(
+            part_id=self.part,
+            num_parts=self.num_parts,
+            owned=self.l2g[owned_l].copy(),
+            edge_src=self.l2g[src_l].copy(),
+            edge_dst=self.l2g[dst_l].copy(),
+            edge_weight=np.asarray(w, dtype=np.float32).copy(),
+            node_ids=self.l2g[:n].copy(),
+            node_owner=self.owner[:n].copy(),
+            node_hub=self.hub[:n].copy(),
+            sub_nodes=sub[:, 0].copy(),
+            sub_parts=sub[:, 1].astype(np.int32),
+            features=feats,
+            num_global_nodes=int(self.g2l.size),
+        )
+
+    def owned_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(global ids, final embeddings) of every owned node."""
+        return self.owned_ids(), self.final_embeddings()
+
+    def owned_ids(self) -> np.ndarray:
+        """Global ids of owned nodes, in local order."""
+        return self.l2g[np.flatnonzero(self.owned[: self.n])].copy()
