@@ -1,0 +1,1 @@
+"""Converters from public formats (Planetoid, MovieLens, edge lists, PyG ``Data``) to datasets."""
