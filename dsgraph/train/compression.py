@@ -1,0 +1,522 @@
+"""Top-K gradient compression with error feedback (GRACE-style compressor + memory).
+
+Three small parts, as in GRACE (Xu et al., "GRACE: A Compressed Communication Framework for
+Distributed Machine Learning", ICDCS 2021):
+
+* :class:`TopKCompressor` keeps the k = ceil(ratio * n) entries of largest magnitude of a tensor
+  and packs them as a :class:`TopKPayload` (int32 flat indices + fp32/fp16 values);
+* :class:`ErrorFeedback` is the memory: what was not sent is added to the next step's gradient
+  (Stich et al., "Sparsified SGD with Memory", 2018), optionally with DGC momentum correction
+  and momentum-factor masking (Lin et al., "Deep Gradient Compression", ICLR 2018);
+* the communicator is the parameter-server push (``dsgraph.distributed``); locally,
+  :class:`GradientCompression` writes the decompressed gradient back into ``p.grad`` before the
+  optimizer step, so a single-process run updates exactly as a worker's push would.
+
+Selection is deterministic: the k largest ``|x|``, ties broken by the lower flat index, indices in
+ascending order. Large tensors take a sampled-threshold fast path (estimate the threshold from a
+~1% sample, one scan, trim to exactly k) that returns the same entries as the exact path.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numba
+import numpy as np
+import torch
+
+__all__ = [
+    "CompressionResult",
+    "ErrorFeedback",
+    "GradientCompression",
+    "TopKCompressor",
+    "TopKPayload",
+    "topk_exact",
+    "topk_sampled",
+]
+
+ValueDtype = Literal["fp32", "fp16"]
+_VALUE_DTYPES = {"fp32": np.float32, "fp16": np.float16}
+_FP16_MAX = float(np.finfo(np.float16).max)
+_INT32_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class TopKPayload:
+    """What goes on the wire for one tensor.
+
+    ``indices`` are int32 flat positions into the tensor (row-major), ascending; ``values`` are
+    fp32 or fp16 in the same order. ``indices is None`` marks a dense payload: ``values`` is then
+    the whole flattened tensor (small tensors and warm-up steps are sent that way, without the
+    index overhead). Arrays are read-only by convention (Ray maps them from shared memory).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    numel: int
+    indices: np.ndarray | None
+    values: np.ndarray
+
+    @property
+    def dense(self) -> bool:
+        return self.indices is None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of indices + values (metadata not counted)."""
+        return int(self.values.nbytes) + (0 if self.indices is None else int(self.indices.nbytes))
+
+    @property
+    def dense_nbytes(self) -> int:
+        """Bytes of the same tensor sent dense in fp32."""
+        return 4 * self.numel
+
+    def flat_indices(self) -> np.ndarray:
+        """int32 positions of ``values`` (``arange(numel)`` for a dense payload)."""
+        if self.indices is None:
+            return np.arange(self.numel, dtype=np.int32)
+        return self.indices
+
+    def to_numpy(self) -> np.ndarray:
+        """Dense fp32 array of ``shape`` with the sent entries and zeros elsewhere."""
+        if self.indices is None:
+            return self.values.astype(np.float32).reshape(self.shape)
+        out = np.zeros(self.numel, dtype=np.float32)
+        out[self.indices] = self.values
+        return out.reshape(self.shape)
+
+
+# -- selection kernels ---------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _scan_above(x, threshold, out_idx, out_val):  # pragma: no cover - compiled
+    """Write positions/values with |x| >= threshold in index order; return how many there are.
+
+    Stops writing (but keeps counting) when the buffers are full, so the caller can detect an
+    overflow from the returned count.
+    """
+    count = 0
+    cap = out_idx.shape[0]
+    for i in range(x.shape[0]):
+        v = x[i]
+        if abs(v) >= threshold:
+            if count < cap:
+                out_idx[count] = i
+                out_val[count] = v
+            count += 1
+    return count
+
+
+def _keep_top(abs_vals: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask of the k largest entries of ``abs_vals``; ties go to the lower positions."""
+    n = abs_vals.size
+    kth = np.partition(abs_vals, n - k)[n - k]
+    keep = abs_vals > kth
+    need = k - int(np.count_nonzero(keep))
+    if need > 0:
+        keep[np.flatnonzero(abs_vals == kth)[:need]] = True
+    return keep
+
+
+def topk_exact(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of a flat float array by magnitude: (int32 ascending indices, values).
+
+    Costs a full partition of ``n`` magnitudes; NaN entries are never selected.
+    """
+    n = x.size
+    if k >= n:
+        return np.arange(n, dtype=np.int32), x.copy()
+    if k <= 0:
+        return np.empty(0, np.int32), np.empty(0, x.dtype)
+    abs_vals = np.abs(x)
+    abs_vals[np.isnan(abs_vals)] = -1.0
+    idx = np.flatnonzero(_keep_top(abs_vals, k)).astype(np.int32)
+    return idx, x[idx]
+
+
+def topk_sampled(
+    x: np.ndarray, k: int, sample_positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Top-k via a threshold estimated from ``x[sample_positions]``; None when it cannot decide.
+
+    The threshold is set ~3 standard deviations (binomial) below the sample's k/n quantile, so
+    one scan almost always catches at least k entries; the surplus is trimmed by a partition of
+    the caught values only. The result equals :func:`topk_exact`'s. Returns None (caller falls
+    back to the exact path) when the scan caught fewer than k entries or overflowed its buffer
+    (heavy ties, e.g. mostly-zero gradients).
+    """
+    n, m = x.size, sample_positions.size
+    if not 0 < k < n or m == 0:
+        return None
+    expected = m * k / n
+    rank = math.ceil(expected + 3.0 * math.sqrt(expected)) + 1
+    if rank >= m:
+        return None
+    sample = np.abs(x[sample_positions])
+    threshold = np.partition(sample, m - rank)[m - rank]
+    if not threshold > 0:  # zero or NaN: the scan would catch (almost) everything
+        return None
+    # The caught share is a Beta(rank, m - rank) draw: its std is about sqrt(rank) / m.
+    capacity = min(n, math.ceil(n * (rank + 6.0 * math.sqrt(rank)) / m) + 64)
+    idx = np.empty(capacity, dtype=np.int32)
+    vals = np.empty(capacity, dtype=x.dtype)
+    caught = int(_scan_above(x, x.dtype.type(threshold), idx, vals))
+    if caught < k or caught > capacity:
+        return None
+    idx, vals = idx[:caught], vals[:caught]
+    if caught > k:
+        keep = _keep_top(np.abs(vals), k)
+        idx, vals = idx[keep], vals[keep]
+    return idx, vals
+
+
+# -- compressor ----------------------------------------------------------------------------------
+
+
+def _flat_fp32(tensor: torch.Tensor) -> np.ndarray:
+    t = tensor.detach()
+    if t.dtype != torch.float32:
+        t = t.float()
+    return t.reshape(-1).cpu().numpy()
+
+
+class TopKCompressor:
+    """Keep the k = ceil(ratio * n) largest-magnitude entries of a tensor.
+
+    Args:
+        ratio: fraction of entries sent (0 < ratio <= 1). 0.01–0.05 is typical; with error
+            feedback convergence is close to dense even at 1%.
+        value_dtype: ``fp32`` or ``fp16`` values on the wire (fp16 halves value bytes; values are
+            clipped to ±65504 and the rounding error stays in the error-feedback residual).
+        sample_fraction: share of entries sampled to estimate the threshold on the fast path
+            (at least 10,000 samples are drawn). Larger is steadier, smaller is faster.
+        exact_below: tensors with fewer entries use the exact partition (it is cheap there).
+        seed: seeds the sample positions (fixed per tensor size, so results are reproducible).
+    """
+
+    __slots__ = ("_samples", "exact_below", "ratio", "sample_fraction", "seed", "value_dtype")
+
+    MIN_SAMPLES = 10_000
+
+    def __init__(
+        self,
+        ratio: float = 0.05,
+        value_dtype: ValueDtype = "fp32",
+        sample_fraction: float = 0.01,
+        exact_below: int = 1_000_000,
+        *,
+        seed: int = 0,
+    ) -> None:
+        _check_ratio(ratio)
+        if value_dtype not in _VALUE_DTYPES:
+            raise ValueError(f"value_dtype must be 'fp32' or 'fp16', got {value_dtype!r}")
+        if not 0.0 < sample_fraction <= 1.0:
+            raise ValueError(f"sample_fraction must be in (0, 1], got {sample_fraction}")
+        self.ratio = float(ratio)
+        self.value_dtype: ValueDtype = value_dtype
+        self.sample_fraction = float(sample_fraction)
+        self.exact_below = int(exact_below)
+        self.seed = int(seed)
+        self._samples: dict[int, np.ndarray] = {}
+
+    def k_for(self, numel: int, ratio: float | None = None) -> int:
+        """Number of entries kept for a tensor of ``numel`` entries: ceil(ratio · numel)."""
+        r = self.ratio if ratio is None else ratio
+        return min(numel, max(1, math.ceil(r * numel))) if numel else 0
+
+    def select(self, flat: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(int32 ascending indices, values) of the k largest |flat|; picks the path by size."""
+        if flat.size >= self.exact_below and 0 < k < flat.size:
+            picked = topk_sampled(flat, k, self._sample_positions(flat.size))
+            if picked is not None:
+                return picked
+        return topk_exact(flat, k)
+
+    def compress(self, name: str, tensor: torch.Tensor, ratio: float | None = None) -> TopKPayload:
+        """Top-k payload of ``tensor`` (any float dtype/device; read, never modified).
+
+        ``ratio`` overrides the compressor's ratio for this call (warm-up schedules); a ratio of
+        1 gives a dense payload.
+        """
+        if ratio is not None:
+            _check_ratio(ratio)
+        numel = tensor.numel()
+        if numel > _INT32_LIMIT:
+            raise ValueError(f"{name}: {numel} entries exceed the int32 index range")
+        flat = _flat_fp32(tensor)
+        k = self.k_for(numel, ratio)
+        if k >= numel:
+            return self.dense_payload(name, tensor)
+        idx, vals = self.select(flat, k)
+        return TopKPayload(name, tuple(tensor.shape), numel, idx, self._wire_values(vals))
+
+    def dense_payload(self, name: str, tensor: torch.Tensor) -> TopKPayload:
+        """The whole tensor as a payload (``indices`` None), values in the wire dtype."""
+        flat = _flat_fp32(tensor)
+        return TopKPayload(name, tuple(tensor.shape), flat.size, None, self._wire_values(flat))
+
+    def decompress(self, payload: TopKPayload) -> torch.Tensor:
+        """Dense fp32 tensor of ``payload.shape``: sent entries, zeros elsewhere."""
+        return torch.from_numpy(payload.to_numpy())
+
+    def _wire_values(self, vals: np.ndarray) -> np.ndarray:
+        if self.value_dtype == "fp16":
+            return np.clip(vals, -_FP16_MAX, _FP16_MAX).astype(np.float16)
+        return np.array(vals, dtype=np.float32, copy=True)
+
+    def _sample_positions(self, n: int) -> np.ndarray:
+        positions = self._samples.get(n)
+        if positions is None:
+            m = min(n, max(self.MIN_SAMPLES, math.ceil(n * self.sample_fraction)))
+            rng = np.random.default_rng([self.seed, n])
+            # Sorted positions make the gather walk memory forward.
+            positions = np.sort(rng.integers(0, n, size=m, dtype=np.int64))
+            self._samples[n] = positions
+        return positions
+
+
+def _check_ratio(ratio: float) -> None:
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+
+
+# -- memory --------------------------------------------------------------------------------------
+
+
+class ErrorFeedback:
+    """Residual memory: what a payload did not carry is added to the next gradient.
+
+    ``compensate`` returns ``grad + residual`` (with momentum correction:
+    ``u = momentum·u + grad``, then ``u + residual``); ``update`` stores
+    ``compensated − decompress(payload)`` as the new residual and, with momentum, zeroes the
+    velocity at the sent positions (DGC momentum-factor masking; a dense payload keeps its
+    velocity, which makes it plain momentum SGD). With momentum correction the
+    optimizer itself should run without momentum (plain SGD), as in DGC.
+    Residuals are fp32 tensors on the gradient's device, keyed by parameter name.
+    """
+
+    __slots__ = ("momentum", "residuals", "velocities")
+
+    def __init__(self, momentum: float = 0.0) -> None:
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+        self.residuals: dict[str, torch.Tensor] = {}
+        self.velocities: dict[str, torch.Tensor] = {}
+
+    def compensate(self, name: str, grad: torch.Tensor) -> torch.Tensor:
+        """A new fp32 tensor ``grad (+ momentum correction) + residual`` of grad's shape."""
+        g = grad.detach().to(torch.float32)
+        if self.momentum > 0.0:
+            u = self.velocities.get(name)
+            if u is None or u.shape != g.shape:
+                u = torch.zeros_like(g)
+            u = u.mul_(self.momentum).add_(g)
+            self.velocities[name] = u
+            g = u
+        residual = self.residuals.get(name)
+        if residual is None or residual.shape != g.shape:
+            return g.clone()
+        return g + residual
+
+    def update(self, name: str, compensated: torch.Tensor, payload: TopKPayload) -> None:
+        """residual = compensated − decompress(payload); mask the velocity where sent."""
+        residual = compensated.detach().to(torch.float32).reshape(-1).clone()
+        values = torch.from_numpy(payload.values.astype(np.float32, copy=False))
+        if payload.indices is None:
+            residual.sub_(values.to(residual.device))
+        else:
+            idx = torch.from_numpy(payload.indices).to(residual.device, torch.int64)
+            residual.index_add_(0, idx, values.to(residual.device), alpha=-1.0)
+            if name in self.velocities:
+                self.velocities[name].view(-1).index_fill_(0, idx, 0.0)
+        self.residuals[name] = residual.view(compensated.shape)
+
+    def residual_norm(self) -> float:
+        """L2 norm over all residuals (how much gradient is still waiting to be sent)."""
+        if not self.residuals:
+            return 0.0
+        return float(
+            torch.linalg.vector_norm(torch.stack([r.norm() for r in self.residuals.values()]))
+        )
+
+    def reset(self) -> None:
+        self.residuals.clear()
+        self.velocities.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain data: momentum, residuals and velocities by name."""
+        return {
+            "momentum": self.momentum,
+            "residuals": {k: v.detach().cpu().clone() for k, v in self.residuals.items()},
+            "velocities": {k: v.detach().cpu().clone() for k, v in self.velocities.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+        self.momentum = float(state["momentum"])
+        self.residuals = {k: v.to(device) for k, v in state["residuals"].items()}
+        self.velocities = {k: v.to(device) for k, v in state["velocities"].items()}
+
+
+# -- glue for the trainer ------------------------------------------------------------------------
+
+
+@dataclass
+class CompressionResult:
+    """Payloads of one step plus the numbers worth logging.
+
+    ``skipped`` means some gradient was inf/NaN: nothing was compressed, residuals and grads were
+    left untouched (the precision policy will skip the update).
+    """
+
+    payloads: list[TopKPayload] = field(default_factory=list)
+    bytes_sent: int = 0
+    dense_bytes: int = 0
+    selected: int = 0
+    numel: int = 0
+    target_ratio: float = 1.0
+    seconds: float = 0.0
+    residual_norm: float = 0.0
+    skipped: bool = False
+
+    @property
+    def ratio(self) -> float:
+        """Bytes sent / bytes of the dense fp32 gradients (1.0 when nothing was sent)."""
+        return self.bytes_sent / self.dense_bytes if self.dense_bytes else 1.0
+
+    @property
+    def density(self) -> float:
+        """Share of gradient entries sent."""
+        return self.selected / self.numel if self.numel else 1.0
+
+    def log_stats(self) -> dict[str, float]:
+        return {
+            "compression/bytes_sent": float(self.bytes_sent),
+            "compression/dense_bytes": float(self.dense_bytes),
+            "compression/ratio": self.ratio,
+            "compression/density": self.density,
+            "compression/k_ratio": self.target_ratio,
+            "compression/seconds": self.seconds,
+            "compression/residual_norm": self.residual_norm,
+            "compression/skipped": float(self.skipped),
+        }
+
+
+class GradientCompression:
+    """Top-K + error feedback over a model's gradients, in place, once per step.
+
+    For every parameter with a dense gradient: compensate (add the residual) → select top-k →
+    update the residual → replace ``p.grad`` by the decompressed sparse gradient. Row-sparse
+    gradients (``nn.Embedding(sparse=True)``) are left as they are: they travel as row updates.
+
+    Args:
+        ratio: target fraction of entries sent per tensor (default 5%).
+        error_feedback: keep the residual memory; without it the unsent mass is dropped and
+            convergence suffers (reported in ``benchmarks/bench_quality.py``).
+        momentum: DGC momentum correction (e.g. 0.9, use with a momentum-free optimizer); 0 = off.
+        warmup_steps: DGC warm-up: the ratio decays geometrically from 1 (dense) at step 0 to
+            ``ratio`` at ``warmup_steps``, which protects the first, fast-changing steps.
+        value_dtype: ``fp32`` or ``fp16`` values on the wire.
+        min_numel: tensors smaller than this are sent dense (indices would cost more than they
+            save; biases and norms are tiny).
+        sample_fraction, exact_below, seed: see :class:`TopKCompressor`.
+    """
+
+    __slots__ = ("compressor", "memory", "min_numel", "warmup_steps")
+
+    def __init__(
+        self,
+        ratio: float = 0.05,
+        error_feedback: bool = True,
+        momentum: float = 0.0,
+        warmup_steps: int = 0,
+        value_dtype: ValueDtype = "fp32",
+        min_numel: int = 1024,
+        *,
+        sample_fraction: float = 0.01,
+        exact_below: int = 1_000_000,
+        seed: int = 0,
+    ) -> None:
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        if momentum and not error_feedback:
+            raise ValueError("momentum correction needs error_feedback=True")
+        self.compressor = TopKCompressor(
+            ratio, value_dtype, sample_fraction, exact_below, seed=seed
+        )
+        self.memory: ErrorFeedback | None = ErrorFeedback(momentum) if error_feedback else None
+        self.warmup_steps = int(warmup_steps)
+        self.min_numel = int(min_numel)
+
+    @property
+    def ratio(self) -> float:
+        return self.compressor.ratio
+
+    def ratio_at(self, step: int) -> float:
+        """Top-k ratio used at ``step`` (warm-up: geometric from 1 to ``ratio``)."""
+        if self.warmup_steps <= 0 or step >= self.warmup_steps:
+            return self.ratio
+        return float(self.ratio ** (max(step, 0) / self.warmup_steps))
+
+    def compress_model(
+        self, named_params: Iterable[tuple[str, torch.nn.Parameter]], step: int
+    ) -> CompressionResult:
+        """Compress every gradient of ``named_params`` in place; see the class docstring."""
+        t0 = time.perf_counter()
+        ratio = self.ratio_at(step)
+        params = [(n, p) for n, p in named_params if p.grad is not None and not p.grad.is_sparse]
+        result = CompressionResult(target_ratio=ratio)
+        grads = [p.grad for _, p in params]
+        if grads and not _all_finite(grads):
+            result.skipped = True
+            result.seconds = time.perf_counter() - t0
+            return result
+        for name, p in params:
+            grad = p.grad
+            sent = self.memory.compensate(name, grad) if self.memory is not None else grad
+            if grad.numel() < self.min_numel:
+                payload = self.compressor.dense_payload(name, sent)
+            else:
+                payload = self.compressor.compress(name, sent, ratio=ratio)
+            if self.memory is not None:
+                self.memory.update(name, sent, payload)
+            grad.copy_(self.compressor.decompress(payload).to(grad.device).view_as(grad))
+            result.payloads.append(payload)
+            result.bytes_sent += payload.nbytes
+            result.dense_bytes += payload.dense_nbytes
+            result.selected += payload.values.size
+            result.numel += payload.numel
+        if self.memory is not None:
+            result.residual_norm = self.memory.residual_norm()
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data + tensors: settings and the error-feedback memory."""
+        c = self.compressor
+        return {
+            "ratio": c.ratio,
+            "value_dtype": c.value_dtype,
+            "warmup_steps": self.warmup_steps,
+            "min_numel": self.min_numel,
+            "memory": None if self.memory is None else self.memory.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+        """Restore the error-feedback memory (settings come from the constructor)."""
+        if (state["memory"] is None) != (self.memory is None):
+            raise ValueError(
+                "error_feedback setting differs between the checkpoint and this compression"
+            )
+        if self.memory is not None:
+            self.memory.load_state_dict(state["memory"], device)
+
+
+def _all_finite(grads: list[torch.Tensor]) -> bool:
+    norms = torch._foreach_norm(grads, ord=float("inf"))
+    return bool(torch.isfinite(torch.stack([n.float() for n in norms])).all())
