@@ -7,7 +7,7 @@ and vertex permutation as in the Graph500 reference generator (a=0.57, b=0.19, c
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numba as nb
@@ -121,12 +121,25 @@ def generate_rmat(
     *,
     directed: bool = False,
     name: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write an R-MAT graph as a dataset directory (rows as generated; undirected by default,
-    as Graph500 treats its graphs, so readers symmetrise and de-duplicate)."""
+    as Graph500 treats its graphs, so readers symmetrise and de-duplicate).
+
+    ``on_progress(done, total)`` is called after each generated chunk of edges.
+    """
     from dsgraph.storage.writer import write_dataset
 
-    src, dst = rmat_edges(scale, edge_factor, a, b, c, seed)
+    _check_params(scale, edge_factor, a, b, c)
+    total = edge_factor << scale
+    src = np.empty(total, dtype=np.int64)
+    dst = np.empty(total, dtype=np.int64)
+    pos = 0
+    for s, d in rmat_edge_chunks(scale, edge_factor, a, b, c, seed):
+        src[pos : pos + s.size], dst[pos : pos + d.size] = s, d
+        pos += s.size
+        if on_progress is not None:
+            on_progress(pos, total)
     return write_dataset(
         path,
         src=src,
