@@ -21,6 +21,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from dsgraph.errors import ConfigError
 from dsgraph.storage.atomic import atomic_file
 
 STALENESS_BINS = 64
+# Object refs of the shards' constructor arguments: Ray re-reads them when it restarts a shard,
+# so they must outlive the call that created them (released by release_initial_values()).
+_CONSTRUCTOR_REFS: list[Any] = []
 STALENESS_POLICIES = ("drop", "downweight")
 
 
@@ -375,3 +379,52 @@ class ParameterServer:
 
     def checkpoint(self) -> str:
         return str(self.state.save_checkpoint())
+
+
+def create_parameter_servers(
+    layout: ModelLayout,
+    num_ps: int,
+    config: ServerConfig,
+    initial_dense: np.ndarray | None = None,
+    initial_rows: dict[str, np.ndarray] | None = None,
+    *,
+    max_restarts: int = 0,
+    resources: dict[str, float] | None = None,
+    num_cpus: float = 0,
+) -> list[Any]:
+    """Start ``num_ps`` shard actors; the initial values travel once through the object store.
+
+    ``max_restarts`` > 0 makes Ray restart a crashed shard (its constructor reloads the last
+    checkpoint) and retry the calls in flight (safe: updates apply at most once). PS actors
+    reserve no CPU slot by default (``num_cpus=0``): they mostly wait on the network.
+    """
+    import ray
+
+    if num_ps < 1:
+        raise ConfigError(f"cluster.num_ps must be >= 1, got {num_ps}")
+    bounds = layout.shard_bounds(num_ps)
+    remote_cls = ray.remote(ParameterServer)
+    rows_ref = ray.put(initial_rows) if initial_rows else None
+    _CONSTRUCTOR_REFS.append(rows_ref)
+    actors = []
+    for s in range(num_ps):
+        dense = None
+        if initial_dense is not None:
+            dense = ray.put(np.ascontiguousarray(initial_dense[bounds[s] : bounds[s + 1]]))
+            _CONSTRUCTOR_REFS.append(dense)
+        actors.append(
+            remote_cls.options(
+                name=None,
+                num_cpus=num_cpus,
+                max_restarts=max_restarts,
+                max_task_retries=-1 if max_restarts else 0,
+                resources=resources or {},
+                max_concurrency=1,
+            ).remote(layout, s, num_ps, config, dense, rows_ref)
+        )
+    return actors
+
+
+def release_initial_values() -> None:
+    """Drop the constructor-argument refs kept for restarts (after the shards are gone)."""
+    _CONSTRUCTOR_REFS.clear()

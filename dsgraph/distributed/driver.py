@@ -1,0 +1,344 @@
+"""``train_distributed(config, run_dir)``: the Ray version of ``dsgraph.train.trainer.train``.
+
+The driver validates and loads like the local loop, partitions the graph (METIS via
+:func:`partitioning.partition`, one part per worker unless ``partition.num_parts`` says
+otherwise), starts ``cluster.num_ps`` parameter-server shards seeded with the model's initial
+values and one :class:`~dsgraph.distributed.worker.TrainWorker` per part, then drives them in
+chunks of steps, showing global step, pushes/s, mean staleness and bytes on the wire. A worker
+or shard that dies is restarted by Ray (``cluster.max_restarts``); the driver reports it and
+re-issues the chunk; a worker that cannot come back is reported and training completes with the
+others. Evaluation pulls the servers' current parameters into a local model, so the metrics are
+those of the real, server-held model. The run folder has the local loop's layout.
+
+Placement: with several workers per part (``num_workers`` > ``partition.num_parts`` > 1) the
+part's training examples are dealt round-robin among its workers (documented sharing).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dsgraph.config import RunConfig
+from dsgraph.distributed.cluster import ClusterSettings, actor_error_reason, cluster, get
+from dsgraph.distributed.errors import ClusterError, PSCheckpointError
+from dsgraph.distributed.parameter_server import (
+    ServerConfig,
+    create_parameter_servers,
+    release_initial_values,
+)
+from dsgraph.distributed.ps_client import PSClient
+from dsgraph.distributed.worker import TrainWorker, flat_dense, load_dense, model_layout
+from dsgraph.errors import ConfigError
+
+_SERVER_DENSE = {"adam": "adam", "adamw": "adam", "sgd": "sgd"}
+_SERVER_ROWS = {"adam": "adam", "adamw": "adam", "sgd": "sgd"}
+
+
+@dataclass
+class DistributedResult:
+    """What a finished distributed run reports (also in ``summary.json``)."""
+
+    run_dir: Path
+    steps: int
+    final: dict[str, float]
+    baseline: dict[str, float]
+    headline: str
+    train_seconds: float
+    ps_metrics: list[dict[str, Any]] = field(default_factory=list)
+    placement: list[dict[str, Any]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    acks: dict[str, int] = field(default_factory=dict)
+    bytes_on_wire: int = 0
+
+
+def assign_parts(num_workers: int, num_parts: int) -> list[tuple[int, int, int]]:
+    """(part, share, sharers) per worker: workers are dealt to parts round-robin."""
+    if num_workers < 1:
+        raise ConfigError(f"cluster.num_workers must be >= 1 here, got {num_workers}")
+    out = []
+    for w in range(num_workers):
+        part = w % num_parts
+        sharers = len(range(part, num_workers, num_parts))
+        out.append((part, w // num_parts, sharers))
+    return out
+
+
+def partition_owner(task: Any, num_parts: int, seed: int) -> np.ndarray:
+    """int32 [N] owner part of every node (METIS with hub splitting); all zeros for one part."""
+    if num_parts == 1:
+        return np.zeros(task.num_nodes, np.int32)
+    from partitioning import partition
+
+    return np.asarray(partition(task.graph, num_parts, seed=seed).owner, dtype=np.int32)
+
+
+def _server_config(config: RunConfig, run_dir: Path) -> ServerConfig:
+    tc, cc = config.train, config.cluster
+    return ServerConfig(
+        dense_optimizer=_SERVER_DENSE[tc.optimizer],
+        dense_lr=tc.lr,
+        momentum=0.9 if tc.optimizer == "sgd" else 0.0,
+        row_optimizer=_SERVER_ROWS[tc.optimizer],
+        row_lr=tc.lr,
+        max_staleness=cc.max_staleness,
+        staleness_policy=cc.staleness_policy,
+        checkpoint_dir=str(run_dir / "ps"),
+        checkpoint_every=cc.ps_checkpoint_every,
+        seed=tc.seed,
+    )
+
+
+def pull_model(client: PSClient, model: torch.nn.Module) -> None:
+    """Load the servers' current parameters (dense + every embedding row) into ``model``."""
+    layout = client.layout
+    if layout.dense_numel:
+        load_dense(model, layout, client.pull_dense())
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for t in layout.tables:
+            rows = client.pull_rows(t.name, np.arange(t.num_rows, dtype=np.int64))
+            params[t.name].copy_(torch.from_numpy(rows))
+
+
+def train_distributed(
+    config: RunConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    *,
+    progress: bool = True,
+    worker_resources: list[dict[str, float]] | None = None,
+    ps_resources: dict[str, float] | None = None,
+    kill_hook: Any = None,
+) -> DistributedResult:
+    """Train ``config`` on Ray with ``cluster.num_workers`` workers and ``cluster.num_ps`` shards.
+
+    ``worker_resources``/``ps_resources`` pin actors to nodes by Ray custom resources (one dict
+    per worker). ``kill_hook(chunk_index, workers, servers)`` is called after each chunk (fault
+    injection in tests). Returns the final metrics of the server-held model.
+    """
+    from dsgraph.tasks.registry import build_task
+    from dsgraph.train.metrics_log import MetricsLog
+    from dsgraph.train.run import (
+        RunLayout,
+        load_dataset,
+        prepare_run_dir,
+        write_resolved_config,
+        write_summary,
+    )
+    from dsgraph.train.trainer import build_components
+
+    cc, tc = config.cluster, config.train
+    if cc.num_workers < 1:
+        raise ConfigError("train_distributed needs cluster.num_workers >= 1 (0 = local loop)")
+    layout_dir = RunLayout(Path(run_dir))
+    prepare_run_dir(layout_dir, resume=resume, overwrite=config.output.overwrite)
+    layout_dir.root.mkdir(parents=True, exist_ok=True)
+    write_resolved_config(layout_dir, config)
+    torch.set_num_threads(max(1, tc.threads or 1))
+    dataset = load_dataset(config)
+    task = build_task(dataset, config)
+    model = build_components(config, task, torch.device("cpu"))["model"]
+    layout = model_layout(model)
+    num_parts = config.partition.num_parts
+    if num_parts == 1:
+        num_parts = cc.num_workers
+    elif cc.num_workers < num_parts:
+        raise ConfigError(
+            f"cluster.num_workers={cc.num_workers} < partition.num_parts={num_parts}: every part "
+            "needs a worker (more workers than parts is allowed: they share a part)"
+        )
+    owner = partition_owner(task, num_parts, config.partition.seed)
+    assignment = assign_parts(cc.num_workers, num_parts)
+    total = tc.epochs * task.num_batches()
+    if tc.max_steps:
+        total = min(total, tc.max_steps)
+    per_worker = math.ceil(total / cc.num_workers)
+    chunk = max(1, min(25, per_worker // 10 or 1))
+    settings = ClusterSettings(
+        address=cc.address,
+        object_store_mb=cc.object_store_mb or 512,
+        dashboard=cc.dashboard,
+        remote_timeout_s=cc.remote_timeout_s,
+    )
+    events: list[str] = []
+    with cluster(settings):
+        import ray
+
+        servers = create_parameter_servers(
+            layout,
+            cc.num_ps,
+            _server_config(config, layout_dir.root),
+            flat_dense(model, layout),
+            {
+                t.name: dict(model.named_parameters())[t.name].detach().numpy()
+                for t in layout.tables
+            },
+            max_restarts=cc.max_restarts,
+            resources=ps_resources,
+        )
+        try:
+            ps_info = get([s.info.remote() for s in servers], cc.remote_timeout_s, "start PS")
+        except ClusterError as e:
+            cause = e.__cause__
+            if cause is not None and "PSCheckpointError" in str(cause):
+                raise PSCheckpointError(actor_error_reason(cause)) from None
+            raise
+        remote_worker = ray.remote(TrainWorker)
+        # a local instance has os.cpu_count() slots: more workers than cores share them
+        worker_cpus = 1.0 if cc.address else min(1.0, (os.cpu_count() or 1) / cc.num_workers)
+        owner_ref = ray.put(owner)
+        resolved = config.model_dump(mode="json")
+        workers = [
+            remote_worker.options(
+                num_cpus=worker_cpus,
+                max_restarts=cc.max_restarts,
+                max_task_retries=0,
+                resources=(worker_resources or [{}] * cc.num_workers)[w],
+            ).remote(resolved, w, part, share, sharers, owner_ref, servers, str(layout_dir.root))
+            for w, (part, share, sharers) in enumerate(assignment)
+        ]
+        placement = get(
+            [w.info.remote() for w in workers], cc.remote_timeout_s * 5, "start workers"
+        )
+        for info in ps_info:
+            placement.append({"ps_shard": info["shard"], "node_id": info["node_id"]})
+        steps = {w: info["step"] for w, info in enumerate(placement[: cc.num_workers])}
+        alive = set(range(cc.num_workers))
+        totals = {"applied": 0, "downweighted": 0, "dropped": 0, "duplicate": 0}
+        staleness_sum, bytes_sent = 0, {}
+        client = PSClient(servers, layout, worker=-1, timeout=cc.remote_timeout_s)
+        t0 = time.perf_counter()
+        with MetricsLog(layout_dir.metrics) as log, _bar(progress, total) as (bar, task_id):
+            log.write("baseline", 0, **task.baseline())
+            pending = {workers[w].train.remote(min(per_worker, steps[w] + chunk)): w for w in alive}
+            chunk_index = 0
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=cc.remote_timeout_s * 5)
+                if not done:
+                    raise ClusterError(
+                        f"no worker finished a chunk of {chunk} steps within "
+                        f"{cc.remote_timeout_s * 5:.0f}s"
+                    )
+                ref = done[0]
+                w = pending.pop(ref)
+                try:
+                    stats = ray.get(ref)
+                except ray.exceptions.RayActorError as e:
+                    reason = actor_error_reason(e)
+                    events.append(f"worker {w} died ({reason})")
+                    try:  # restarted by Ray? it reloads its checkpoint and rejoins
+                        steps[w] = get(workers[w].info.remote(), cc.remote_timeout_s, "info")[
+                            "step"
+                        ]
+                        events.append(f"worker {w} restarted at step {steps[w]}")
+                        pending[workers[w].train.remote(min(per_worker, steps[w] + chunk))] = w
+                    except ClusterError:
+                        alive.discard(w)
+                        events.append(f"worker {w} lost for good; continuing without it")
+                    log.write("event", sum(steps.values()), event=events[-1])
+                    continue
+                steps[w] = stats["step"]
+                for k in totals:
+                    totals[k] += stats["acks"][k]
+                staleness_sum += stats["staleness_sum"]
+                bytes_sent[w] = stats["bytes_sent"] + stats["bytes_received"]
+                global_step = sum(steps.values())
+                elapsed = time.perf_counter() - t0
+                pushes = totals["applied"] + totals["downweighted"]
+                n_acks = max(1, sum(totals.values()))
+                info = (
+                    f"pushes/s {pushes / elapsed:.1f}  staleness {staleness_sum / n_acks:.2f}  "
+                    f"wire {sum(bytes_sent.values()) / 1e6:.1f} MB"
+                )
+                bar.update(task_id, completed=min(global_step, total), info=info)
+                log.write(
+                    "step",
+                    global_step,
+                    worker=w,
+                    loss=stats["loss_sum"] / max(1, stats["steps"]),
+                    pushes_per_s=pushes / elapsed,
+                    mean_staleness=staleness_sum / n_acks,
+                    bytes_on_wire=sum(bytes_sent.values()),
+                )
+                if steps[w] < per_worker:
+                    pending[workers[w].train.remote(min(per_worker, steps[w] + chunk))] = w
+                chunk_index += 1
+                if kill_hook is not None:
+                    kill_hook(chunk_index, workers, servers)
+            train_seconds = time.perf_counter() - t0
+            pull_model(client, model)
+            final = task.evaluate(model)
+            log.write("eval", sum(steps.values()), train_seconds=train_seconds, **final)
+        metrics = get([s.metrics.remote() for s in servers], cc.remote_timeout_s, "metrics")
+        ps_metrics = [
+            {
+                "shard": m.shard,
+                "version": m.version,
+                "applied": m.applied,
+                "downweighted": m.downweighted,
+                "dropped": m.dropped,
+                "duplicates": m.duplicates,
+                "restored_version": m.restored_version,
+                "checkpoints": m.checkpoints,
+                "bytes_in": m.bytes_in,
+                "bytes_out": m.bytes_out,
+                "pushes_per_s": m.pushes_per_s,
+                "mean_staleness": m.mean_staleness,
+            }
+            for m in metrics
+        ]
+        for a in workers + servers:
+            ray.kill(a)
+        release_initial_values()
+    if config.output.embeddings:
+        from dsgraph.train.run import node_types_of, write_embeddings
+
+        emb = task.embeddings(model) if hasattr(task, "embeddings") else task.predict(model)
+        write_embeddings(layout_dir.embeddings, emb, node_types_of(task, dataset))
+    result = DistributedResult(
+        run_dir=layout_dir.root,
+        steps=sum(steps.values()),
+        final=final,
+        baseline=_baseline(layout_dir.metrics),
+        headline=task.headline,
+        train_seconds=train_seconds,
+        ps_metrics=ps_metrics,
+        placement=placement,
+        events=events,
+        acks=totals,
+        bytes_on_wire=sum(bytes_sent.values()),
+    )
+    write_summary(layout_dir, {k: v for k, v in result.__dict__.items()})
+    return result
+
+
+def _baseline(metrics_path: Path) -> dict[str, float]:
+    from dsgraph.train.metrics_log import read_metrics
+
+    rec = next((r for r in read_metrics(metrics_path) if r["kind"] == "baseline"), {})
+    return {k: v for k, v in rec.items() if k not in ("kind", "step")}
+
+
+class _bar:
+    """Rich progress bar (global step + PS stats), or nothing when ``enabled`` is False."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self) -> tuple[Any, int]:
+        from dsgraph.train.trainer import _progress
+
+        self.ctx = _progress(self.enabled)
+        bar = self.ctx.__enter__()
+        return bar, bar.add_task("training (ray)", total=self.total, info="")
+
+    def __exit__(self, *exc: object) -> None:
+        self.ctx.__exit__(*exc)
