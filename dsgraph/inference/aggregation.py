@@ -97,3 +97,18 @@ class AggSpec:
         if self.self_loops:
             agg = agg + h_self * (s * s)
         return agg
+
+
+def sparse_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n: int) -> torch.Tensor:
+    """A square ``torch.sparse_csr`` matrix (row = target) from CSR arrays, without copies."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(np.asarray(indptr, dtype=np.int64)),
+            torch.from_numpy(np.asarray(indices, dtype=np.int64)),
+            torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)),
+            size=(n, n),
+            check_invariants=False,
+        )

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from dsgraph.graph import CSRGraph
-from dsgraph.inference.aggregation import AggSpec
+from dsgraph.inference.aggregation import AggSpec, sparse_csr
 
 
 def _in_adjacency(graph: CSRGraph, spec: AggSpec) -> tuple[torch.Tensor, np.ndarray]:
@@ -21,12 +21,7 @@ def _in_adjacency(graph: CSRGraph, spec: AggSpec) -> tuple[torch.Tensor, np.ndar
     rev = graph.reverse()
     w = np.ones(rev.num_edges, np.float32) if rev.weights is None else rev.weights
     values = spec.edge_values(w)
-    adj = torch.sparse_csr_tensor(
-        torch.from_numpy(rev.indptr),
-        torch.from_numpy(rev.indices.astype(np.int64)),
-        torch.from_numpy(values.copy()),
-        size=(graph.num_nodes, graph.num_nodes),
-    )
+    adj = sparse_csr(rev.indptr, rev.indices, values, graph.num_nodes)
     contrib = spec.degree_contribution(w)
     cs = np.concatenate([[0.0], np.cumsum(contrib)])
     degree = cs[rev.indptr[1:]] - cs[rev.indptr[:-1]]

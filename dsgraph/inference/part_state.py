@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dsgraph.inference.aggregation import AggSpec
+from dsgraph.inference.aggregation import AggSpec, sparse_csr
 from dsgraph.inference.dynamic_graph import DynamicAdjacency
 
 
@@ -211,6 +211,7 @@ class PartState:
         self.D: np.ndarray = np.empty(0, dtype=np.int64)
         self.touched: set[int] = set()
         self.new_subs: list[tuple[int, int]] = []
+        self.new_nodes: set[int] = set()  # no previous value to compare with: always "changed"
         self.deferred: set[int] = set()
         self.recomputed = 0
         self._full_adj: torch.Tensor | None = None
@@ -240,12 +241,13 @@ class PartState:
         if self.features is not None:
             self.features = _grow_tensor(self.features, self.n)
         for layer in range(self.num_layers + 1):
+            aliased = self.m[layer] is self.h[layer]
             if self.h[layer] is not None:
                 self.h[layer] = _grow_tensor(self.h[layer], self.n)
-            if self.m[layer] is not None and self.m[layer] is not self.h[layer]:
-                self.m[layer] = _grow_tensor(self.m[layer], self.n)
-            elif self.m[layer] is not None:
+            if aliased:
                 self.m[layer] = self.h[layer]
+            elif self.m[layer] is not None:
+                self.m[layer] = _grow_tensor(self.m[layer], self.n)
         self.in_adj.add_nodes(self.n - self.in_adj.num_nodes)
         self.out_adj.add_nodes(self.n - self.out_adj.num_nodes)
         return lid
@@ -381,12 +383,7 @@ class PartState:
 
     def _prepare_full_sums(self, layer: int) -> None:
         indptr, indices, w = self.in_adj.to_csr()
-        adj = torch.sparse_csr_tensor(
-            torch.from_numpy(indptr),
-            torch.from_numpy(indices),
-            torch.from_numpy(self.spec.edge_values(w).copy()),
-            size=(self.n, self.n),
-        )
+        adj = sparse_csr(indptr, indices, self.spec.edge_values(w), self.n)
         self._full_adj = adj
         self._full_sums = adj @ self.m[layer][: self.n]
 
@@ -412,7 +409,10 @@ class PartState:
             changed = lids
         else:
             old = _grow_tensor(nxt, self.n)[idx]
-            changed = lids[(old != new).any(dim=1).numpy()]
+            differs = (old != new).any(dim=1).numpy()
+            if self.new_nodes:
+                differs |= np.isin(lids, np.fromiter(self.new_nodes, np.int64))
+            changed = lids[differs]
         self._set_rows(layer + 1, lids, new)
         self._refresh_messages(layer + 1, changed)
         return changed
@@ -510,6 +510,7 @@ class PartState:
                 self.features[lv] = torch.as_tensor(np.asarray(values, dtype=np.float32))
             self.changed_now.add(lv)
             self.deg_changed.add(lv)
+            self.new_nodes.add(lv)
         else:  # the driver routes only the kinds above
             raise ValueError(f"unknown routed event {kind!r}")
 
