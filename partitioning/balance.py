@@ -82,8 +82,8 @@ def repair_balance(
     """
     counts = np.bincount(owner[counted], minlength=num_parts)
     mean = counts.sum() / num_parts
-    cap = int(np.floor(mean * (1.0 + tolerance)))
     level = int(np.ceil(mean))
+    cap = max(int(np.floor(mean * (1.0 + tolerance))), level)
     if counts.max() <= cap:
         return 0
     surplus = np.where(counts > cap, counts - level, 0)

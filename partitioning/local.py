@@ -100,8 +100,10 @@ def build_local(
     """Cut part ``part`` out of ``graph`` (``edge_part`` caches ``result.edge_owner(graph)``)."""
     if not 0 <= part < result.num_parts:
         raise PartitionError(f"part {part} is out of range [0, {result.num_parts})")
-    if halo_hops < 0:
-        raise PartitionError(f"halo hops must be ≥ 0, got {halo_hops}")
+    if halo_hops < 1:
+        raise PartitionError(
+            f"halo hops must be ≥ 1 (owned edges need their targets locally), got {halo_hops}"
+        )
     if edge_part is None:
         edge_part = result.edge_owner(graph)
     n = graph.num_nodes
