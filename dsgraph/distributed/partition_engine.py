@@ -123,11 +123,16 @@ class PartitionEngine:
 
             from dsgraph.distributed.partition_actor import PartitionActor
 
-            model_ref = ray.put(self.model)
+            # keep the construction objects referenced: Ray re-runs the constructor with them
+            # when it restarts an actor
+            self._model_ref = ray.put(self.model)
+            self._init_refs = [ray.put(init) for init in inits]
             log = None if log_dir is None else str(Path(log_dir))
             self.actors = [
-                PartitionActor.options(num_cpus=0).remote(init, model_ref, log, threads_per_part)
-                for init in inits
+                PartitionActor.options(num_cpus=0).remote(
+                    ref, self._model_ref, log, threads_per_part
+                )
+                for ref in self._init_refs
             ]
             self.transport = RayTransport(self.actors, timeout_s)
             self.transport.get([a.status.remote() for a in self.actors])
