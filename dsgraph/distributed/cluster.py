@@ -82,6 +82,8 @@ def start(settings: ClusterSettings) -> ClusterSession:
     """Connect to Ray per ``settings`` (reusing an instance this process already joined)."""
     if settings.address is None:
         os.environ[_LOOPBACK_ENV] = "0"
+    elif settings.address != "auto":
+        _check_reachable(settings.address, settings.connect_timeout_s)
     import ray
     from ray._private import ray_constants
 
@@ -105,8 +107,6 @@ def start(settings: ClusterSettings) -> ClusterSession:
             **common,
         )
         return ClusterSession(settings, owned=True, address=ray.get_runtime_context().gcs_address)
-    if settings.address != "auto":
-        _check_reachable(settings.address, settings.connect_timeout_s)
     t0 = time.perf_counter()
     try:
         ray.init(address=settings.address, **common)

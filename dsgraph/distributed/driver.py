@@ -108,6 +108,22 @@ def pull_model(client: PSClient, model: torch.nn.Module) -> None:
             params[t.name].copy_(torch.from_numpy(rows))
 
 
+def await_restart(actor: Any, timeout: float) -> dict[str, Any] | None:
+    """``actor.info()`` once Ray has restarted it; None when it is dead for good or too slow."""
+    import ray
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return ray.get(actor.info.remote(), timeout=max(1.0, deadline - time.monotonic()))
+        except ActorDiedError:
+            return None
+        except (ActorUnavailableError, GetTimeoutError):
+            time.sleep(0.5)
+    return None
+
+
 def train_distributed(
     config: RunConfig,
     run_dir: str | Path,
@@ -139,7 +155,15 @@ def train_distributed(
     if cc.num_workers < 1:
         raise ConfigError("train_distributed needs cluster.num_workers >= 1 (0 = local loop)")
     layout_dir = RunLayout(Path(run_dir))
-    prepare_run_dir(layout_dir, resume=resume, overwrite=config.output.overwrite)
+    if resume:
+        # servers and workers resume from their own checkpoints in ps/ and workers/
+        if not (layout_dir.root / "ps").is_dir():
+            raise ConfigError(
+                f"--resume: {layout_dir.root} has no ps/ checkpoints of a distributed run; "
+                "run without --resume"
+            )
+    else:
+        prepare_run_dir(layout_dir, resume=False, overwrite=config.output.overwrite)
     layout_dir.root.mkdir(parents=True, exist_ok=True)
     write_resolved_config(layout_dir, config)
     torch.set_num_threads(max(1, tc.threads or 1))
@@ -234,13 +258,12 @@ def train_distributed(
                 except ray.exceptions.RayActorError as e:
                     reason = actor_error_reason(e)
                     events.append(f"worker {w} died ({reason})")
-                    try:  # restarted by Ray? it reloads its checkpoint and rejoins
-                        steps[w] = get(workers[w].info.remote(), cc.remote_timeout_s, "info")[
-                            "step"
-                        ]
+                    info = await_restart(workers[w], cc.remote_timeout_s * 5)
+                    if info is not None:  # Ray restarted it: it reloaded its checkpoint
+                        steps[w] = info["step"]
                         events.append(f"worker {w} restarted at step {steps[w]}")
                         pending[workers[w].train.remote(min(per_worker, steps[w] + chunk))] = w
-                    except ClusterError:
+                    else:
                         alive.discard(w)
                         events.append(f"worker {w} lost for good; continuing without it")
                     log.write("event", sum(steps.values()), event=events[-1])

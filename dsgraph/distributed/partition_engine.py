@@ -183,6 +183,10 @@ class PartitionEngine:
         return self._emb[: self.num_nodes]
 
     # ------------------------------------------------------------------ events
+    def neighbors(self, u: int) -> np.ndarray:
+        """Current out-neighbours of ``u`` (int64, ascending)."""
+        return self.adj.row(int(u))[0]
+
     def has_edge(self, u: int, v: int) -> bool:
         return self.adj.has(int(u), int(v))
 
@@ -197,7 +201,9 @@ class PartitionEngine:
             atomic=atomic,
         )
 
-    def apply(self, events: Sequence[Event], *, atomic: bool = False) -> UpdateResult:
+    def apply(
+        self, events: Sequence[Event], *, atomic: bool = False, top_k: int | None = None
+    ) -> UpdateResult:
         """Apply a batch as one wave across the parts (see :meth:`IncrementalEngine.apply`).
 
         A part that restarted during the wave (summary ``ready=False``) triggers
@@ -216,15 +222,23 @@ class PartitionEngine:
             stats.node_ids = np.arange(self.num_nodes, dtype=np.int64)
             stats.embeddings = self._emb[: self.num_nodes].numpy()
         emb = self._store(stats)
+        latency_ms = (time.perf_counter() - t0) * 1e3
+        recs = None
+        if top_k is not None:
+            from dsgraph.inference.recommend import refresh_for_update
+
+            accepted = [ev for _, ev in batch.accepted]
+            recs = refresh_for_update(self, stats.node_ids, accepted, top_k)
         return UpdateResult(
             node_ids=stats.node_ids,
             embeddings=emb,
-            latency_ms=(time.perf_counter() - t0) * 1e3,
+            latency_ms=latency_ms,
             nodes_recomputed=stats.recomputed,
             messages_sent=stats.messages,
             applied=len(batch.accepted),
             rejected=batch.rejected,
             seq=self.seq,
+            recommendations=recs,
         )
 
     def _route(self, events: Sequence[Event]) -> dict[int, list[RoutedEvent]]:

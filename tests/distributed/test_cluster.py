@@ -1,0 +1,83 @@
+"""Cluster lifecycle on a real local Ray: loopback only, timeouts, unreachable addresses."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+
+from dsgraph.distributed.cluster import ClusterSettings, actor_error_reason, get, start
+from dsgraph.distributed.errors import ClusterError
+
+pytestmark = pytest.mark.ray
+
+
+def test_local_instance_listens_on_loopback_only(ray_session) -> None:
+    import ray
+
+    assert ray_session.owned
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    ray_pids = {
+        p.pid
+        for p in psutil.process_iter(["name", "cmdline"])
+        if any(k in " ".join(p.info["cmdline"] or []) for k in ("gcs_server", "raylet", "ray::"))
+    }
+    exposed = [
+        (c.pid, c.laddr)
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+        and c.pid in ray_pids
+        and c.laddr.ip not in ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+    ]
+    assert ray_pids and not exposed, f"Ray listens beyond loopback: {exposed}"
+
+
+def test_no_dashboard_unless_asked(ray_session) -> None:
+    import ray
+
+    assert ray.get_runtime_context().get_node_id() is not None
+    assert ray._private.worker.global_worker.node.address_info.get("webui_url") in (None, "")
+
+
+def test_remote_call_timeout_names_the_call(ray_session) -> None:
+    import ray
+
+    @ray.remote
+    def sleepy() -> int:
+        time.sleep(5)
+        return 1
+
+    t0 = time.perf_counter()
+    with pytest.raises(ClusterError, match=r"slow verb: no answer within 1s"):
+        get(sleepy.remote(), 1.0, "slow verb")
+    assert time.perf_counter() - t0 < 3
+
+
+def test_dead_actor_becomes_cluster_error_with_reason(ray_session) -> None:
+    import ray
+
+    @ray.remote
+    class Broken:
+        def __init__(self) -> None:
+            raise ValueError("constructor refuses: bad shard layout")
+
+        def ping(self) -> int:
+            return 1
+
+    with pytest.raises(ClusterError, match="actor died") as err:
+        get(Broken.remote().ping.remote(), 30, "ping")
+    assert "bad shard layout" in actor_error_reason(err.value.__cause__)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_unreachable_address_fails_fast_and_clearly(address: str) -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(ClusterError, match="unreachable"):
+        start(ClusterSettings(address=address, connect_timeout_s=2))
+    assert time.perf_counter() - t0 < 5
+
+
+def test_malformed_address_is_rejected() -> None:
+    with pytest.raises(ClusterError, match="allowed"):
+        start(ClusterSettings(address="not-an-address"))

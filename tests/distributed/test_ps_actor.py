@@ -1,0 +1,121 @@
+"""ParameterServer actors on a real local Ray: routing, batching, restart from checkpoint."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from dsgraph.distributed.cluster import actor_error_reason, get
+from dsgraph.distributed.errors import ClusterError
+from dsgraph.distributed.parameter_server import ServerConfig, create_parameter_servers
+from dsgraph.distributed.payloads import ModelLayout, RowGrads, TableSpec, TensorSpec
+from dsgraph.distributed.ps_client import PSClient
+
+pytestmark = pytest.mark.ray
+
+LAYOUT = ModelLayout(
+    tensors=(TensorSpec("w", (300, 10)), TensorSpec("b", (10,))),
+    tables=(TableSpec("emb", 50, 8),),
+)
+# unbounded staleness: these tests push without pulling in between (exact arithmetic wanted)
+SGD = ServerConfig(
+    dense_optimizer="sgd", dense_lr=1.0, row_optimizer="sgd", row_lr=1.0, max_staleness=10**6
+)
+
+
+def _init() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    dense = rng.standard_normal(LAYOUT.dense_numel).astype(np.float32)
+    return dense, {"emb": rng.standard_normal((50, 8)).astype(np.float32)}
+
+
+def test_two_shards_route_pulls_and_pushes(ray_session) -> None:
+    dense, rows = _init()
+    servers = create_parameter_servers(LAYOUT, 2, SGD, dense, rows)
+    client = PSClient(servers, LAYOUT, worker=0, timeout=60)
+    np.testing.assert_array_equal(client.pull_dense(), dense)
+    ids = np.array([7, 2, 7, 49, 0])
+    np.testing.assert_array_equal(client.pull_rows("emb", ids), rows["emb"][ids])
+    pos = np.array([0, 1500, 3009], np.int64)  # both shards
+    client.push(0, pos, np.ones(3, np.float32), [RowGrads("emb", ids, np.ones((5, 8), np.float32))])
+    client.flush()
+    expected = dense.copy()
+    expected[pos] -= 1
+    np.testing.assert_array_equal(client.pull_dense(), expected)
+    expected_rows = rows["emb"].copy()
+    np.subtract.at(expected_rows, ids, 1.0)
+    np.testing.assert_allclose(client.pull_rows("emb", np.arange(50)), expected_rows)
+    # an unchanged shard is not re-sent
+    before = client.bytes_received
+    client.pull_dense()
+    assert client.bytes_received == before
+
+
+def test_small_pushes_are_batched_into_one_call_per_shard(ray_session) -> None:
+    dense, rows = _init()
+    servers = create_parameter_servers(LAYOUT, 1, SGD, dense, rows)
+    client = PSClient(servers, LAYOUT, worker=3, timeout=60, batch_bytes=10_000)
+    for seq in range(20):
+        client.push(seq, rows=[RowGrads("emb", np.array([seq]), np.ones((1, 8), np.float32))])
+    assert sum(len(q) for q in client.pending) > 1  # queued, not yet sent
+    acks = client.flush()
+    assert [a.status for a in acks] == ["applied"] * 20
+    assert get(servers[0].metrics.remote(), 60, "metrics").version == 20
+    np.testing.assert_allclose(client.pull_rows("emb", np.arange(20)), rows["emb"][:20] - 1)
+
+
+def test_killed_shard_restarts_from_checkpoint_and_never_double_applies(
+    ray_session, tmp_path
+) -> None:
+    import ray
+
+    dense, rows = _init()
+    config = ServerConfig(
+        dense_optimizer="sgd",
+        dense_lr=1.0,
+        row_optimizer="sgd",
+        checkpoint_dir=str(tmp_path),
+        checkpoint_every=5,
+        max_staleness=10**6,
+    )
+    (server,) = create_parameter_servers(LAYOUT, 1, config, dense, rows, max_restarts=2)
+    client = PSClient([server], LAYOUT, worker=0, timeout=60)
+    one = np.array([4], np.int64)
+    for seq in range(12):  # checkpoints at versions 5 and 10
+        client.push(seq, one, np.ones(1, np.float32))
+    pid = get(server.info.remote(), 60, "info")["pid"]
+    ray.kill(server, no_restart=False)
+    deadline = time.time() + 60
+    while True:
+        try:
+            info = get(server.info.remote(), 60, "info")
+            break
+        except ClusterError:
+            assert time.time() < deadline, "shard did not come back"
+            time.sleep(0.5)
+    assert info["pid"] != pid
+    assert info["version"] == info["restored_version"] == 10  # not below its last checkpoint
+    # the worker replays everything it is unsure about: only seqs 10, 11 apply (again) once
+    client.dense_versions[:] = -1
+    acks = [client.push(seq, one, np.ones(1, np.float32)) or client.acks[-1] for seq in range(12)]
+    assert [a.status for a in acks].count("applied") == 2
+    assert client.pull_dense()[4] == pytest.approx(dense[4] - 12)
+    ray.kill(server)
+
+
+def test_checkpoint_of_another_model_is_refused_by_the_actor(ray_session, tmp_path) -> None:
+    import ray
+
+    config = ServerConfig(checkpoint_dir=str(tmp_path), checkpoint_every=1)
+    (first,) = create_parameter_servers(LAYOUT, 1, config)
+    client = PSClient([first], LAYOUT, worker=0, timeout=60)
+    client.push(0, np.array([0]), np.ones(1, np.float32))
+    ray.kill(first)
+    other = ModelLayout(tensors=(TensorSpec("w", (301, 10)),), tables=LAYOUT.tables)
+    (second,) = create_parameter_servers(other, 1, config)
+    with pytest.raises(ClusterError) as err:
+        get(second.info.remote(), 60, "start PS")
+    reason = actor_error_reason(err.value.__cause__)
+    assert "PSCheckpointError" in reason and "another model" in reason
