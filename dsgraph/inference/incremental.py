@@ -44,7 +44,9 @@ class UpdateResult:
     whose embedding was recomputed (changed nodes). ``latency_ms``: wall time of the whole batch
     (validation + wave); every event of the batch completes with the wave, so it is also each
     event's latency. ``nodes_recomputed``: node-layer recomputations summed over layers;
-    ``messages_sent``: rows sent between parts (0 in a single process).
+    ``messages_sent``: rows sent between parts (0 in a single process). ``recommendations``
+    (with ``apply(top_k=k)`` on a recommender): refreshed top-k of the affected users, ranked
+    after the latency was measured.
     """
 
     node_ids: np.ndarray
@@ -55,7 +57,7 @@ class UpdateResult:
     applied: int
     rejected: list[RejectedEvent] = field(default_factory=list)
     seq: int = -1
-    recommendations: dict[int, list[int]] | None = None
+    recommendations: dict[int, list[tuple[int, float]]] | None = None
 
     @property
     def event_latency_ms(self) -> np.ndarray:
@@ -212,6 +214,10 @@ class IncrementalEngine:
         return self._emb[: self.num_nodes]
 
     # ------------------------------------------------------------------ events
+    def neighbors(self, u: int) -> np.ndarray:
+        """Current out-neighbours of ``u`` (int64, ascending)."""
+        return self.part.out_adj.row(int(u))[0]
+
     def has_edge(self, u: int, v: int) -> bool:
         return self.part.out_adj.has(int(u), int(v))
 
@@ -227,7 +233,9 @@ class IncrementalEngine:
             atomic=atomic,
         )
 
-    def apply(self, events: Sequence[Event], *, atomic: bool = False) -> UpdateResult:
+    def apply(
+        self, events: Sequence[Event], *, atomic: bool = False, top_k: int | None = None
+    ) -> UpdateResult:
         """Apply a batch as one wave; invalid events are skipped (or refuse all if ``atomic``)."""
         t0 = time.perf_counter()
         if self._emb is None:
@@ -240,15 +248,23 @@ class IncrementalEngine:
         else:
             stats = WaveStats()
         emb = self._store(stats)
+        latency_ms = (time.perf_counter() - t0) * 1e3
+        recs = None
+        if top_k is not None:
+            from dsgraph.inference.recommend import refresh_for_update
+
+            accepted = [ev for _, ev in batch.accepted]
+            recs = refresh_for_update(self, stats.node_ids, accepted, top_k)
         return UpdateResult(
             node_ids=stats.node_ids,
             embeddings=emb,
-            latency_ms=(time.perf_counter() - t0) * 1e3,
+            latency_ms=latency_ms,
             nodes_recomputed=stats.recomputed,
             messages_sent=stats.messages,
             applied=len(batch.accepted),
             rejected=batch.rejected,
             seq=self.seq,
+            recommendations=recs,
         )
 
     def _route(self, events: Sequence[Event]) -> list[RoutedEvent]:

@@ -1,0 +1,1 @@
+"""HTTP service over incremental inference: ``POST /events``, ``GET /recommend/{user}``."""
