@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -87,7 +88,7 @@ def _check_plain(value: Any, where: str) -> None:
         return
     if type(value) in _PLAIN_SCALARS:  # exact types: numpy scalars subclass float/int
         return
-    if type(value) is dict:
+    if type(value) in (dict, OrderedDict):  # module state_dicts are OrderedDicts
         for k, v in value.items():
             if type(k) not in (str, int):
                 raise CheckpointError(

@@ -32,7 +32,14 @@ import torch
 
 from dsgraph.errors import ConfigError
 
-__all__ = ["PRECISION_MODES", "PrecisionPolicy", "fp32_region", "resolve_mode", "sparse_aggregate"]
+__all__ = [
+    "PRECISION_MODES",
+    "PrecisionPolicy",
+    "all_finite",
+    "fp32_region",
+    "resolve_mode",
+    "sparse_aggregate",
+]
 
 PRECISION_MODES = ("fp32", "bf16", "fp16", "auto")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -278,13 +285,19 @@ def _params_of(optimizer: torch.optim.Optimizer) -> Iterable[torch.Tensor]:
 
 
 def _grads_finite(params: Iterable[torch.Tensor]) -> bool:
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
+    return all_finite([p.grad for p in params if p.grad is not None])
+
+
+def all_finite(tensors: list[torch.Tensor]) -> bool:
+    """True when no tensor holds inf/NaN (sparse tensors: their stored values).
+
+    Fast path: one sum per tensor (no temporaries; inf/NaN propagate into the sum); only a
+    non-finite sum, which an overflow of huge finite values can also cause, is checked exactly.
+    """
+    dense = [t.coalesce().values() if t.is_sparse else t for t in tensors]
+    if not dense:
         return True
-    if any(g.is_sparse for g in grads):
-        return all(
-            bool(torch.isfinite(g.coalesce().values() if g.is_sparse else g).all()) for g in grads
-        )
-    # One fused reduction over all grads instead of a host sync per tensor.
-    norms = torch._foreach_norm(grads, ord=float("inf"))
-    return bool(torch.isfinite(torch.stack([n.float() for n in norms])).all())
+    sums = torch.stack([t.sum().float() for t in dense])
+    if bool(torch.isfinite(sums).all()):
+        return True
+    return all(bool(torch.isfinite(t).all()) for t in dense)
