@@ -75,6 +75,10 @@ def sort_rows(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, has_
                 indices[k + 1] = key
                 if has_w:
                     weights[k + 1] = kw
+        elif not has_w:
+            # Equal ids are interchangeable without weights, so an unstable in-place sort is
+            # enough (and about twice as fast as argsort + gather on hub rows).
+            indices[lo:hi].sort()
         else:
             order = np.argsort(indices[lo:hi], kind="mergesort")
             row = indices[lo:hi].copy()

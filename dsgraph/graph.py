@@ -42,6 +42,9 @@ def check_node_ids(ids: np.ndarray, num_nodes: int | None, column: str) -> None:
         )
     if ids.size == 0:
         return
+    # Fast path: min/max need no temporary arrays; the row is located only on failure.
+    if ids.min() >= 0 and (num_nodes is None or ids.max() < num_nodes):
+        return
     bad = ids < 0
     if num_nodes is not None:
         bad |= ids >= num_nodes

@@ -43,7 +43,7 @@ def open_parquet(path: Path) -> pq.ParquetFile:
     if not path.is_file():
         raise DatasetError(f"{path}: missing")
     try:
-        return pq.ParquetFile(path, memory_map=True)
+        return pq.ParquetFile(path, memory_map=False)
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
 
@@ -186,39 +186,41 @@ def build_csr(
     ``edge_splits`` keeps only rows whose ``split`` code is listed (e.g. ``(1,)`` for the
     training interactions). Ids are validated per row group; errors name the global row.
     """
-    cols = ["src", "dst"]
+    selector = ["split"] if edge_splits is not None else []
     if edge_splits is not None:
         if "split" not in edges.columns:
             raise DatasetError(f"{edges.path}: no 'split' column to select edge splits from")
-        cols.append("split")
         keep_codes = np.asarray(sorted(set(edge_splits)), dtype=np.int8)
     weighted = weighted and "weight" in edges.columns
     builder = CSRBuilder(num_nodes, weighted=weighted)
 
-    def chunks(
-        with_weight: bool,
-    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
-        wanted = [*cols, "weight"] if with_weight else cols
-        for start, arrays in edges.row_groups(wanted):
-            src, dst = arrays["src"], arrays["dst"]
-            if edge_splits is not None:
-                keep = np.isin(arrays["split"], keep_codes)
-                src, dst = src[keep], dst[keep]
-                w = arrays["weight"][keep] if with_weight else None
-            else:
-                w = arrays.get("weight") if with_weight else None
-            yield start, src, dst, w
-
-    for start, src, dst, _ in chunks(False):
+    def checked(start: int, arrays: dict[str, np.ndarray], column: str) -> np.ndarray:
         try:
-            check_node_ids(src, num_nodes, "src")
-            check_node_ids(dst, num_nodes, "dst")
+            check_node_ids(arrays[column], num_nodes, column)
         except GraphFormatError as exc:
             raise DatasetError(f"{edges.path}: {_shift_row(str(exc), start)}") from None
-        builder.count(src)
+        if edge_splits is None:
+            return arrays[column]
+        return arrays[column][np.isin(arrays["split"], keep_codes)]
+
+    # Pass 1 decodes only what counting needs: sources (and targets when symmetrising).
+    # Directed graphs validate dst in pass 2, when it is decoded anyway.
+    pass1 = ["src"] if directed else ["src", "dst"]
+    for start, arrays in edges.row_groups(pass1 + selector):
+        builder.count(checked(start, arrays, "src"))
         if not directed:
-            builder.count(dst)
-    for _, src, dst, w in chunks(weighted):
+            builder.count(checked(start, arrays, "dst"))
+    pass2 = ["src", "dst", *selector, *(["weight"] if weighted else [])]
+    for start, arrays in edges.row_groups(pass2):
+        src = arrays["src"] if edge_splits is None else checked(start, arrays, "src")
+        dst = (
+            checked(start, arrays, "dst") if directed or edge_splits is not None else arrays["dst"]
+        )
+        w = None
+        if weighted:
+            w = arrays["weight"]
+            if edge_splits is not None:
+                w = w[np.isin(arrays["split"], keep_codes)]
         builder.fill(src, dst, w)
         if not directed:
             builder.fill(dst, src, w)

@@ -271,7 +271,8 @@ def _write_nodes(path: Path, cols: dict[str, Any], feature_dim: int) -> None:
 def _write_edges(path: Path, cols: dict[str, np.ndarray], row_group: int, compression: str) -> None:
     schema = pa.schema([pa.field(c, EDGE_COLUMNS[c], nullable=False) for c in cols])
     num_edges = cols["src"].size
-    with pq.ParquetWriter(path, schema, compression=compression) as writer:
+    # Plain encoding: dictionary pages of near-random ids cost more to decode than they save.
+    with pq.ParquetWriter(path, schema, compression=compression, use_dictionary=False) as writer:
         for start in range(0, num_edges, row_group):
             stop = min(start + row_group, num_edges)
             batch = pa.Table.from_arrays(
