@@ -8,7 +8,6 @@ file, the key path, the value found and what is allowed (with a did-you-mean for
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -217,13 +216,6 @@ class RunConfig(_Section):
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def config_fingerprint(resolved: dict[str, Any]) -> str:
-    """Hash of the settings that shape the training trajectory (``output`` excluded)."""
-    relevant = {k: v for k, v in resolved.items() if k != "output"}
-    text = json.dumps(relevant, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
