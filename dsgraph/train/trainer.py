@@ -440,6 +440,6 @@ def recommend(run_dir: str | Path, user: int, k: int = 20) -> list[tuple[int, fl
         raise ConfigError(f"--user {user} is out of range; users are 0..{task.num_users - 1}")
     col = pq.read_table(layout.embeddings, columns=["embedding"]).column("embedding")
     flat = col.combine_chunks().flatten().to_numpy()
-    emb = torch.from_numpy(np.ascontiguousarray(flat).reshape(len(col), -1))
+    emb = torch.from_numpy(np.array(flat, dtype=np.float32).reshape(len(col), -1))
     items, scores = task.recommend(emb, user, k)
     return [(int(i) + task.num_users, float(s)) for i, s in zip(items, scores, strict=True)]
