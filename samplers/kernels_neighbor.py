@@ -1,7 +1,7 @@
 """Numba kernels for GraphSAGE fan-out neighbour sampling and relabelling.
 
 One hop samples, for every frontier node, up to ``fanout`` of its CSR row's edges, in two
-parallel passes (count, then fill) so the output is one flat array of CSR edge positions grouped
+passes (count, then a parallel fill) so the output is one flat array of CSR edge positions grouped
 by frontier node. Node u's draws come from a stream derived from (run key, hop, u): the result
 does not depend on the thread count or on where u sits in the frontier.
 """
@@ -12,6 +12,9 @@ import numpy as np
 from numba import njit, prange
 
 from samplers._rng import below, low_unit, next_word, stream_start, unit
+
+# Frontiers smaller than this are sampled on the calling thread (a parallel launch costs more).
+PARALLEL_MIN_NODES = 4096
 
 # Without replacement, Floyd's algorithm checks membership linearly: fine for small fan-outs;
 # larger ones use selection sampling (one pass over the row).
@@ -27,10 +30,10 @@ def _positive_count(weights, lo, hi):
     return c
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def count_samples(indptr, weights, weighted, frontier, fanout, replace, counts):
     """``counts[i]``: edges node ``frontier[i]`` will contribute (≤ fanout; 0 at a dead end)."""
-    for i in prange(frontier.size):
+    for i in range(frontier.size):
         u = frontier[i]
         lo = indptr[u]
         hi = indptr[u + 1]
@@ -102,6 +105,41 @@ def _weighted_without_replacement(weights, lo, hi, k, s, out, at):
     return s
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _fill_one(
+    i, indptr, weights, weighted, prob, alias, frontier, offsets, fanout, replace, key, hop, out
+):
+    at = offsets[i]
+    k = offsets[i + 1] - at
+    if k == 0:
+        return
+    u = frontier[i]
+    lo = indptr[u]
+    deg = indptr[u + 1] - lo
+    s = stream_start(key, u * 64 + hop)
+    if replace:
+        for j in range(k):
+            s, word = next_word(s)
+            slot = below(word, deg)
+            if weighted and low_unit(word) >= prob[lo + slot]:
+                slot = alias[lo + slot]
+            out[at + j] = lo + slot
+    elif weighted:
+        if k == _positive_count(weights, lo, lo + deg):  # row has ≤ fanout: take all
+            n = 0
+            for e in range(lo, lo + deg):
+                if weights[e] > 0.0:
+                    out[at + n] = e
+                    n += 1
+        else:
+            _weighted_without_replacement(weights, lo, lo + deg, k, s, out, at)
+    elif k == deg:
+        for j in range(k):
+            out[at + j] = lo + j
+    else:
+        _sample_without_replacement(lo, deg, k, s, out, at)
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def fill_samples(
     indptr, weights, weighted, prob, alias, frontier, offsets, fanout, replace, key, hop, out
@@ -113,35 +151,44 @@ def fill_samples(
     uniform (Floyd / selection sampling) or weighted (Efraimidis–Spirakis) subset.
     """
     for i in prange(frontier.size):
-        at = offsets[i]
-        k = offsets[i + 1] - at
-        if k == 0:
-            continue
-        u = frontier[i]
-        lo = indptr[u]
-        deg = indptr[u + 1] - lo
-        s = stream_start(key, u * 64 + hop)
-        if replace:
-            for j in range(k):
-                s, word = next_word(s)
-                slot = below(word, deg)
-                if weighted and low_unit(word) >= prob[lo + slot]:
-                    slot = alias[lo + slot]
-                out[at + j] = lo + slot
-        elif weighted:
-            if k == _positive_count(weights, lo, lo + deg):  # row has ≤ fanout: take all
-                n = 0
-                for e in range(lo, lo + deg):
-                    if weights[e] > 0.0:
-                        out[at + n] = e
-                        n += 1
-            else:
-                _weighted_without_replacement(weights, lo, lo + deg, k, s, out, at)
-        elif k == deg:
-            for j in range(k):
-                out[at + j] = lo + j
-        else:
-            _sample_without_replacement(lo, deg, k, s, out, at)
+        _fill_one(
+            i,
+            indptr,
+            weights,
+            weighted,
+            prob,
+            alias,
+            frontier,
+            offsets,
+            fanout,
+            replace,
+            key,
+            hop,
+            out,
+        )
+
+
+@njit(cache=True, nogil=True)
+def fill_samples_serial(
+    indptr, weights, weighted, prob, alias, frontier, offsets, fanout, replace, key, hop, out
+):
+    """:func:`fill_samples` on the calling thread: small frontiers do not pay a parallel launch."""
+    for i in range(frontier.size):
+        _fill_one(
+            i,
+            indptr,
+            weights,
+            weighted,
+            prob,
+            alias,
+            frontier,
+            offsets,
+            fanout,
+            replace,
+            key,
+            hop,
+            out,
+        )
 
 
 @njit(cache=True, nogil=True)

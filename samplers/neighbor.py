@@ -147,7 +147,12 @@ class NeighborSampler:
             offsets = np.zeros(frontier.size + 1, dtype=np.int64)
             np.cumsum(counts, out=offsets[1:])
             sampled = np.empty(int(offsets[-1]), dtype=np.int64)
-            KN.fill_samples(
+            fill = (
+                KN.fill_samples
+                if frontier.size >= KN.PARALLEL_MIN_NODES
+                else KN.fill_samples_serial
+            )
+            fill(
                 g.indptr,
                 self._weights,
                 self.weighted,

@@ -47,7 +47,7 @@ class RandomWalkSampler:
         dead_end: Literal["stop", "restart"] = "stop",
         table: Literal["alias", "cdf"] = "alias",
         seed: int = 0,
-        in_flight: int = 32,
+        in_flight: int = 64,
     ) -> None:
         check_nonneg_int(walk_length, "walk_length")
         check_nonneg_int(seed, "seed")

@@ -157,3 +157,37 @@ def test_bad_arguments():
         NeighborSampler(g, [2], weighted=True)
     with pytest.raises(SamplerError, match="row 2 repeats node 1"):
         NeighborSampler(g, [2]).sample(np.array([1, 0, 1]))
+
+
+def test_parallel_and_serial_fill_agree():
+    from samplers import kernels_neighbor as KN
+    from samplers._rng import key_for
+
+    rng = np.random.default_rng(4)
+    n = 20_000
+    g = CSRGraph.from_edges(rng.integers(0, n, 200_000), rng.integers(0, n, 200_000), n)
+    frontier = rng.permutation(n)[: 2 * KN.PARALLEL_MIN_NODES].astype(np.int64)
+    counts = np.minimum(g.degrees()[frontier], 7)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    outs = []
+    for fill in (KN.fill_samples, KN.fill_samples_serial):
+        out = np.empty(int(offsets[-1]), dtype=np.int64)
+        empty_f, empty_i = np.empty(0, np.float32), np.empty(0, np.int32)
+        fill(
+            g.indptr,
+            empty_f,
+            False,
+            empty_f,
+            empty_i,
+            frontier,
+            offsets,
+            7,
+            False,
+            key_for(1, 0),
+            0,
+            out,
+        )
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    sub = NeighborSampler(g, [7, 3], seed=1).sample(frontier)
+    _check_subgraph(g, sub, frontier, [7, 3], False)
