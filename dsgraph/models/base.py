@@ -77,6 +77,39 @@ def _add_self_loops(crow: Tensor, col: Tensor, values: Tensor, n: int) -> Tensor
     return coo.to_sparse_csr()
 
 
+class _Aggregate(torch.autograd.Function):
+    """``adj @ x`` whose backward multiplies by a prepared transpose.
+
+    Autograd's own backward of a CSR product rebuilds the transpose on every call (about 10× the
+    forward here); the transpose of a graph's normalised adjacency is fixed, so it is built once
+    and cached by :class:`GraphInput`. Both products go through ``sparse_aggregate`` (fp32).
+    """
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+        ctx.adj_t = adj_t
+        ctx.x_dtype = x.dtype
+        return sparse_aggregate(adj, x, "sum")
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor | None]:
+        if not ctx.needs_input_grad[2]:
+            return None, None, None
+        return None, None, sparse_aggregate(ctx.adj_t, grad, "sum").to(ctx.x_dtype)
+
+
+def aggregate(adj: Tensor, x: Tensor, adj_t: Tensor | None = None) -> Tensor:
+    """fp32 ``adj @ x`` (sparse CSR times dense); ``adj_t`` (its transpose) speeds up backward."""
+    if adj_t is None or not (x.requires_grad and torch.is_grad_enabled()):
+        return sparse_aggregate(adj, x, "sum")
+    return _Aggregate.apply(adj, adj_t, x)
+
+
+def transpose_csr(adj: Tensor) -> Tensor:
+    """The transpose of a sparse CSR matrix, again as sparse CSR."""
+    return adj.t().to_sparse_csr()
+
+
 @dataclass
 class GraphInput:
     """What a model sees in one forward pass.
@@ -102,6 +135,13 @@ class GraphInput:
         key = (aggregation, self_loops)
         if key not in self._norm_cache:
             self._norm_cache[key] = normalized_adj(self.adj_t, aggregation, self_loops)
+        return self._norm_cache[key]
+
+    def transposed(self, aggregation: Aggregation, self_loops: bool) -> Tensor:
+        """Transpose of :meth:`normalized` (cached; used by the backward pass)."""
+        key = (f"{aggregation}-t", self_loops)
+        if key not in self._norm_cache:
+            self._norm_cache[key] = transpose_csr(self.normalized(aggregation, self_loops))
         return self._norm_cache[key]
 
     def edge_index(self) -> Tensor:
@@ -161,14 +201,22 @@ class LayerwiseGNN(torch.nn.Module):
     def forward(self, graph: GraphInput) -> Tensor:
         """Output rows for every node of ``graph`` ([n, out_dim])."""
         adj = graph.normalized(self.aggregation, self.self_loops)
+        self._adj_t = graph.transposed(self.aggregation, self.self_loops)
         h = self.input_embedding(graph.node_ids, graph.x)
         hs = [h]
-        for layer in range(self.num_layers):
-            if self.dropout > 0 and self.training:
-                h = torch.nn.functional.dropout(h, p=self.dropout, training=True)
-            h = self.layer_forward(layer, adj, h)
-            hs.append(h)
+        try:
+            for layer in range(self.num_layers):
+                if self.dropout > 0 and self.training:
+                    h = torch.nn.functional.dropout(h, p=self.dropout, training=True)
+                h = self.layer_forward(layer, adj, h)
+                hs.append(h)
+        finally:
+            self._adj_t = None
         return self.combine(hs)
+
+    def aggregate(self, adj: Tensor, h: Tensor) -> Tensor:
+        """fp32 normalised aggregation of ``h`` inside :meth:`forward` (fast backward)."""
+        return aggregate(adj, h, getattr(self, "_adj_t", None))
 
     def layer_forward(self, layer: int, adj: Tensor, h: Tensor) -> Tensor:
         """One layer over the normalised ``adj``: aggregate, then :meth:`layer_update`.
@@ -176,7 +224,7 @@ class LayerwiseGNN(torch.nn.Module):
         Subclasses may move a linear map in front of the aggregation when that is cheaper
         (aggregating narrow rows); the result equals this definition by linearity.
         """
-        return self.layer_update(layer, sparse_aggregate(adj, h, "sum"), h)
+        return self.layer_update(layer, self.aggregate(adj, h), h)
 
     def embedding_parameter_names(self) -> list[str]:
         """Names of row-sparse embedding tables (pushed as rows, not Top-K, by workers)."""

@@ -12,7 +12,6 @@ from torch import Tensor
 from torch_geometric.nn import GCNConv
 
 from dsgraph.models.base import LayerwiseGNN
-from dsgraph.train.precision import sparse_aggregate
 
 
 class GCN(LayerwiseGNN):
@@ -47,5 +46,5 @@ class GCN(LayerwiseGNN):
         if conv.lin.in_channels <= conv.lin.out_channels:
             return super().layer_forward(layer, adj, h)
         # Narrowing layer: A(HW) + b equals (AH)W + b and aggregates out_features-wide rows.
-        out = sparse_aggregate(adj, conv.lin(h), "sum") + conv.bias
+        out = self.aggregate(adj, conv.lin(h)) + conv.bias
         return torch.relu(out) if layer < self.num_layers - 1 else out

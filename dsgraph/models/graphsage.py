@@ -11,7 +11,6 @@ from torch import Tensor
 from torch_geometric.nn import SAGEConv
 
 from dsgraph.models.base import LayerwiseGNN
-from dsgraph.train.precision import sparse_aggregate
 
 
 class GraphSAGE(LayerwiseGNN):
@@ -51,7 +50,7 @@ class GraphSAGE(LayerwiseGNN):
             return super().layer_forward(layer, adj, h)
         # Narrowing layer: aggregating h·Wᵀ then adding the bias equals lin_l(aggregate(h)).
         projected = torch.nn.functional.linear(h, lin.weight)
-        agg = sparse_aggregate(adj, projected, "sum")
+        agg = self.aggregate(adj, projected)
         if lin.bias is not None:
             agg = agg + lin.bias
         return self._finish(layer, agg + conv.lin_r(h))
