@@ -68,18 +68,35 @@ def _top_visited(vis, top_t, nodes_row, weights_row):
 
 @njit(cache=True, nogil=True, parallel=True)
 def importance_neighbors(
-    indptr, indices, seeds, num_walks, walk_length, restart_prob, top_t, key, out_nodes, out_w
+    indptr,
+    indices,
+    seeds,
+    num_walks,
+    walk_length,
+    restart_prob,
+    top_t,
+    key,
+    first_id,
+    out_nodes,
+    out_w,
 ):
     """For each seed, ``num_walks`` uniform walks of ``walk_length`` steps with restart.
 
     Before each step the walk returns to the seed with probability ``restart_prob``; a dead end
     also returns it to the seed. Visits to nodes other than the seed are counted; the ``top_t``
     most visited (ties: smaller id first) go to ``out_nodes[i]`` (−1 padded) with their counts,
-    L1-normalised, in ``out_w[i]`` (0 padded). Walk r of seed i uses stream i·num_walks + r, so
-    the result does not depend on the thread count.
+    L1-normalised, in ``out_w[i]`` (0 padded). Walk r of seed i uses stream
+    (first_id + i)·num_walks + r, so the result does not depend on the thread count or chunking.
     """
     for i in prange(seeds.size):
         vis = _count_visits(
-            indptr, indices, seeds[i], i * num_walks, num_walks, walk_length, restart_prob, key
+            indptr,
+            indices,
+            seeds[i],
+            (first_id + i) * num_walks,
+            num_walks,
+            walk_length,
+            restart_prob,
+            key,
         )
         _top_visited(vis, top_t, out_nodes[i], out_w[i])

@@ -114,9 +114,13 @@ def random_walks(
     restart_prob,
     restart_on_dead_end,
     in_flight,
+    first_id,
     out,
 ):
     """Fill ``out`` [n, walk_length + 1] int64 with walks from ``starts`` (−1 after a stop).
+
+    Walk w draws from stream ``first_id + w``, so a long run split into chunks (each passing the
+    number of walks before it) reproduces the single-call output.
 
     Per step: with probability ``restart_prob`` jump back to the root; else at a dead end
     (``live[v] == 0``) restart at the root if ``restart_on_dead_end`` and the root is live, or
@@ -146,7 +150,7 @@ def random_walks(
                 w = g_lo + k
                 cur[k] = starts[w]
                 prev[k] = -1
-                state[k] = stream_start(key, w)
+                state[k] = stream_start(key, first_id + w)
                 out[w, 0] = starts[w]
             for step in range(1, walk_length + 1):
                 # (A) row bounds; a row with no positive-weight edge counts as degree 0.

@@ -58,9 +58,15 @@ class PinSAGESampler:
         self.top_t = int(top_t)
         self.seed = int(seed)
 
-    def sample(self, seeds: np.ndarray, epoch: int = 0) -> ImportanceNeighbors:
-        """Importance neighbours of ``seeds`` (int ids) for this ``epoch``."""
+    def sample(
+        self, seeds: np.ndarray, epoch: int = 0, *, first_id: int = 0
+    ) -> ImportanceNeighbors:
+        """Importance neighbours of ``seeds`` (int ids) for this ``epoch``.
+
+        Seed i is seed number ``first_id + i`` of the run (chunks pass the count before them).
+        """
         check_nonneg_int(epoch, "epoch")
+        check_nonneg_int(first_id, "first_id")
         seeds = check_seeds(seeds, self.graph, "seeds")
         neighbors = np.empty((seeds.size, self.top_t), dtype=np.int64)
         weights = np.empty((seeds.size, self.top_t), dtype=np.float32)
@@ -73,6 +79,7 @@ class PinSAGESampler:
             self.restart_prob,
             self.top_t,
             key_for(self.seed, epoch),
+            first_id,
             neighbors,
             weights,
         )

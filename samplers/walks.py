@@ -94,13 +94,20 @@ class RandomWalkSampler:
         return np.flatnonzero(self.tables.live).astype(np.int64)
 
     def walk(
-        self, starts: np.ndarray | None = None, epoch: int = 0, *, in_flight: int | None = None
+        self,
+        starts: np.ndarray | None = None,
+        epoch: int = 0,
+        *,
+        in_flight: int | None = None,
+        first_id: int = 0,
     ) -> np.ndarray:
         """Walks from ``starts`` (default :meth:`default_starts`): int64 [n, walk_length + 1].
 
-        Column 0 is the start; −1 fills the positions after a walk stopped.
+        Column 0 is the start; −1 fills the positions after a walk stopped. Walk i is walk
+        number ``first_id + i`` of the run: chunks of a long run pass the count before them.
         """
         check_nonneg_int(epoch, "epoch")
+        check_nonneg_int(first_id, "first_id")
         starts = self.default_starts() if starts is None else check_seeds(starts, self.graph)
         flight = self.in_flight if in_flight is None else in_flight
         if not (isinstance(flight, int) and flight >= 1):
@@ -123,6 +130,7 @@ class RandomWalkSampler:
             self.restart_prob,
             self.dead_end == "restart",
             flight,
+            first_id,
             out,
         )
         return out
