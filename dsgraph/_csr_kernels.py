@@ -90,6 +90,9 @@ def sort_rows(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, has_
                     weights[lo + j] = roww[order[j]]
 
 
+COMBINE_FIRST, COMBINE_SUM, COMBINE_MAX = 0, 1, 2
+
+
 @nb.njit(cache=True, nogil=True)
 def compact_rows(
     indptr: np.ndarray,
@@ -98,11 +101,12 @@ def compact_rows(
     has_w: bool,
     drop_self_loops: bool,
     dedupe: bool,
-    sum_duplicates: bool,
+    combine: int,
 ) -> np.ndarray:
     """Drop self-loops and/or repeated neighbours of sorted rows in place; return the new indptr.
 
-    A repeated edge keeps the first occurrence's weight, or the sum when ``sum_duplicates``.
+    A repeated edge keeps the first occurrence's weight (``COMBINE_FIRST``), their sum
+    (``COMBINE_SUM``) or their maximum (``COMBINE_MAX``).
     """
     n = indptr.shape[0] - 1
     new_indptr = np.empty(n + 1, dtype=np.int64)
@@ -117,8 +121,11 @@ def compact_rows(
             if drop_self_loops and u == v:
                 continue
             if dedupe and out > row_start and indices[out - 1] == u:
-                if has_w and sum_duplicates:
-                    weights[out - 1] += weights[j]
+                if has_w:
+                    if combine == COMBINE_SUM:
+                        weights[out - 1] += weights[j]
+                    elif combine == COMBINE_MAX and weights[j] > weights[out - 1]:
+                        weights[out - 1] = weights[j]
                 continue
             indices[out] = u
             if has_w:

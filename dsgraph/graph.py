@@ -108,9 +108,10 @@ class CSRGraph:
     ) -> CSRGraph:
         """Build from edge arrays in O(E) (counting sort), validating every id.
 
-        ``symmetrize`` adds the reverse of every edge; ``dedupe`` keeps one copy of repeated
-        edges (the first one's weight, or the sum with ``sum_duplicates``). ``num_nodes``
-        defaults to max id + 1.
+        ``dedupe`` keeps one copy of repeated edges, with the first one's weight (the sum with
+        ``sum_duplicates``). ``symmetrize`` adds the reverse of every edge and de-duplicates;
+        repeated undirected edges then keep their largest weight (or the sum), so that
+        w(u, v) == w(v, u) whatever the input order. ``num_nodes`` defaults to max id + 1.
         """
         src = np.asarray(src)
         dst = np.asarray(dst)
@@ -130,10 +131,12 @@ class CSRGraph:
         builder = CSRBuilder(num_nodes, weighted=w is not None)
         builder.count(src)
         builder.fill(src, dst, w)
+        if sum_duplicates:
+            combine = "sum"
+        else:
+            combine = "max" if symmetrize else "first"
         return builder.finish(
-            drop_self_loops=drop_self_loops,
-            dedupe=dedupe or symmetrize,
-            sum_duplicates=sum_duplicates,
+            drop_self_loops=drop_self_loops, dedupe=dedupe or symmetrize, combine=combine
         )
 
     @classmethod
@@ -201,7 +204,7 @@ class CSRGraph:
         )
 
     def symmetrized(self) -> CSRGraph:
-        """This graph plus the reverse of every edge, de-duplicated, self-loops kept."""
+        """This graph plus the reverse of every edge, de-duplicated (largest weight kept)."""
         if self.is_symmetric():
             return self
         src, dst = self.edges()
@@ -323,9 +326,22 @@ class CSRBuilder:
             K.scatter_edges(src, dst, self._cursor, self._indices)
 
     def finish(
-        self, *, drop_self_loops: bool = False, dedupe: bool = False, sum_duplicates: bool = False
+        self,
+        *,
+        drop_self_loops: bool = False,
+        dedupe: bool = False,
+        sum_duplicates: bool = False,
+        combine: str = "first",
     ) -> CSRGraph:
-        """Sort rows, optionally drop self-loops and duplicates, and return the graph."""
+        """Sort rows, optionally drop self-loops and duplicates, and return the graph.
+
+        Repeated edges' weights combine by ``combine``: "first" (in fill order), "sum" or
+        "max"; ``sum_duplicates=True`` is the same as ``combine="sum"``.
+        """
+        modes = {"first": K.COMBINE_FIRST, "sum": K.COMBINE_SUM, "max": K.COMBINE_MAX}
+        if combine not in modes:
+            raise GraphFormatError(f"combine must be one of {sorted(modes)}, got {combine!r}")
+        mode = K.COMBINE_SUM if sum_duplicates else modes[combine]
         if self._cursor is None:
             self._allocate()
         if not np.array_equal(self._cursor, self._indptr[1:]):
@@ -335,9 +351,7 @@ class CSRBuilder:
         w_arg = weights if has_w else np.empty(0, dtype=np.float32)
         K.sort_rows(indptr, indices, w_arg, has_w)
         if drop_self_loops or dedupe:
-            indptr = K.compact_rows(
-                indptr, indices, w_arg, has_w, drop_self_loops, dedupe, sum_duplicates
-            )
+            indptr = K.compact_rows(indptr, indices, w_arg, has_w, drop_self_loops, dedupe, mode)
             e = int(indptr[-1])
             if e < indices.size:
                 indices = indices[:e].copy()

@@ -181,7 +181,8 @@ def build_csr(
     edge_splits: Iterable[int] | None = None,
     weighted: bool = True,
 ) -> CSRGraph:
-    """CSR of the edge rows in two streamed passes; symmetrised and de-duplicated if undirected.
+    """CSR of the edge rows in two streamed passes; symmetrised and de-duplicated if undirected
+    (repeated pairs keep their largest weight).
 
     ``edge_splits`` keeps only rows whose ``split`` code is listed (e.g. ``(1,)`` for the
     training interactions). Ids are validated per row group; errors name the global row.
@@ -224,7 +225,9 @@ def build_csr(
         builder.fill(src, dst, w)
         if not directed:
             builder.fill(dst, src, w)
-    return builder.finish(dedupe=not directed)
+    # Undirected: a pair stored in both directions or repeated keeps its largest weight, the
+    # same in both directions whatever the row order (matches CSRGraph.from_edges).
+    return builder.finish(dedupe=not directed, combine="max")
 
 
 def _shift_row(message: str, offset: int) -> str:
