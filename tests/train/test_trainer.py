@@ -142,3 +142,27 @@ def test_guard_rollback_restores_checkpoint_and_lowers_lr(user_item: Path, tmp_p
     assert trainer.lr_scale == pytest.approx(0.5)
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
     assert result.steps == trainer.total_steps()
+
+
+@pytest.mark.parametrize(
+    ("model", "sampler"),
+    [("graphsage", {"kind": "neighbor", "fanouts": [5, 5]}),
+     ("pinsage", {"kind": "pinsage", "num_walks": 20, "walk_length": 2, "top_t": 5}),
+     ("gat", {"kind": "full"}),
+     ("gcn", {"kind": "full"})],
+)
+def test_every_model_and_sampler_trains(user_item: Path, tmp_path: Path, model: str,
+                                        sampler: dict) -> None:
+    cfg = config_from_dict({
+        "version": 1, "data": {"path": str(user_item)},
+        "model": {"name": model, "embedding_dim": 16, "hidden_dim": 16, "num_layers": 2,
+                  "heads": 2},
+        "sampler": sampler,
+        "train": {"epochs": 4, "batch_size": 512, "lr": 0.02, "threads": 1},
+        "output": {"plots": False, "embeddings": False},
+    })
+    result = train(cfg, tmp_path / model, progress=False)
+    steps = [r for r in read_metrics(tmp_path / model / "metrics.jsonl") if r["kind"] == "step"]
+    assert np.isfinite([r["loss"] for r in steps]).all()
+    assert steps[-1]["loss"] < steps[0]["loss"]
+    assert result.final["recall@20"] > 0
