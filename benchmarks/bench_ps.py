@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,18 +65,25 @@ def topk_updates(n: int, ratio: float | None, count: int, seed: int = 0) -> list
     return [out[i % len(out)] for i in range(count)]
 
 
-def rate(fn, count: int, repeats: int) -> tuple[float, list[float]]:
-    """Median updates/s of ``fn()`` (which performs ``count`` updates) over ``repeats`` runs."""
-    fn()  # warm-up: numba compile, object-store pages, connections
-    rates = []
+def interleaved(runners: dict[str, Any], count: int, repeats: int) -> dict[str, float]:
+    """Median updates/s of each runner (``count`` updates per call), runs alternating.
+
+    Alternating plain and PS runs exposes both to the same background load, so their ratio is
+    meaningful on a shared machine.
+    """
+    for fn in runners.values():
+        fn()  # warm-up: numba compile, object-store pages, connections
+    rates: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        rates.append(count / (time.perf_counter() - t0))
-    return statistics.median(rates), rates
+        for name, fn in runners.items():
+            t0 = time.perf_counter()
+            fn()
+            rates[name].append(count / (time.perf_counter() - t0))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
-def bench_plain(layout: ModelLayout, grads: list[DenseGrad], repeats: int) -> float:
+def plain_runner(layout: ModelLayout, grads: list[DenseGrad]):
+    """The PS apply (ParameterShard.push: checks, staleness, SGD kernel) in this process."""
     shard = ParameterShard(layout, 0, 1, SGD)
     seq = iter(range(10**9))
 
@@ -83,12 +91,11 @@ def bench_plain(layout: ModelLayout, grads: list[DenseGrad], repeats: int) -> fl
         for g in grads:
             shard.push(ShardUpdate(0, next(seq), shard.version, g))
 
-    return rate(run, len(grads), repeats)[0]
+    return run
 
 
-def bench_actor(
-    layout: ModelLayout, grads: list[DenseGrad], num_ps: int, repeats: int, window: int
-) -> float:
+def actor_runner(layout: ModelLayout, grads: list[DenseGrad], num_ps: int, window: int):
+    """Pushes to ``num_ps`` shard actors, ``window`` updates in flight; (runner, actors)."""
     import ray
 
     actors = create_parameter_servers(layout, num_ps, SGD)
@@ -114,10 +121,7 @@ def bench_actor(
                 inflight = inflight[num_ps:]
         get(inflight, 600, "push")
 
-    r = rate(run, len(grads), repeats)[0]
-    for a in actors:
-        ray.kill(a)
-    return r
+    return run, actors
 
 
 def bench_pull(layout: ModelLayout, repeats: int) -> float:
@@ -162,7 +166,7 @@ def bench_rows(
             client.push(next(seq), rows=[b])
         client.flush()
 
-    r = rate(run, pushes * push_rows, repeats)[0]
+    r = interleaved({"rows": run}, pushes * push_rows, repeats)["rows"]
     ray.kill(actors[0])
     return r
 
@@ -181,27 +185,34 @@ def main() -> None:
     rows = []
     extra: dict = {"model_floats": n, "updates_per_run": count, "repeats": repeats}
     with cluster(ClusterSettings(num_cpus=2, object_store_mb=1024 if not args.quick else 512)):
+        import ray
+
         cases = {"dense fp32": None, "Top-K 5%": 0.05, "Top-K 1%": 0.01}
         dense_bytes = None
         for name, ratio in cases.items():
             grads = topk_updates(n, ratio, count, seed=1)
             nbytes = grads[0].nbytes
             dense_bytes = dense_bytes or nbytes
-            plain = bench_plain(layout, grads, repeats)
-            ps1 = bench_actor(layout, grads, 1, repeats, window)
+            runners = {"plain": plain_runner(layout, grads)}
+            runners["ps1"], actors = actor_runner(layout, grads, 1, window)
+            if ratio == 0.05:
+                runners["ps2"], more = actor_runner(layout, grads, 2, window)
+                actors += more
+            r = interleaved(runners, count, repeats)
+            for actor in actors:
+                ray.kill(actor)
             row = {
                 "case": name,
                 "bytes/update": nbytes,
                 "wire reduction": round(dense_bytes / nbytes, 2),
-                "plain updates/s": round(plain, 1),
-                "PS(1) updates/s": round(ps1, 1),
-                "PS(1) MB/s": round(ps1 * nbytes / 1e6, 1),
-                "PS/plain": round(ps1 / plain, 3),
+                "plain updates/s": round(r["plain"], 1),
+                "PS(1) updates/s": round(r["ps1"], 1),
+                "PS(1) MB/s": round(r["ps1"] * nbytes / 1e6, 1),
+                "PS/plain": round(r["ps1"] / r["plain"], 3),
             }
-            if ratio == 0.05:
-                ps2 = bench_actor(layout, grads, 2, repeats, window)
-                row["PS(2) updates/s"] = round(ps2, 1)
-                row["PS(2)/PS(1)"] = round(ps2 / ps1, 3)
+            if "ps2" in r:
+                row["PS(2) updates/s"] = round(r["ps2"], 1)
+                row["PS(2)/PS(1)"] = round(r["ps2"] / r["ps1"], 3)
             rows.append(row)
             print(row, flush=True)
         dense_rate = rows[0]["PS(1) updates/s"]
@@ -225,10 +236,56 @@ def main() -> None:
 
 
 def bench_training(quick: bool) -> list[dict]:
-    """Steps/s of train_distributed with 1 vs 2 workers on the same dataset and budget."""
-    from dsgraph.distributed.driver import benchmark_steps_per_second
+    """Steps/s of train_distributed with 1 vs 2 workers, same data and step budget.
 
-    return benchmark_steps_per_second(quick=quick)
+    Neighbour sampling per batch (fan-out 15, 10; 4096 interactions) on a generated user-item
+    graph, so sampling and the step dominate, not the network. steps/s = worker steps / driver
+    training seconds (start-up: Ray, dataset load and actor construction, is excluded).
+    """
+    import tempfile
+
+    from dsgraph.config import config_from_dict
+    from dsgraph.distributed.driver import train_distributed
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_ps_") as tmp:
+        for workers in (1, 2):
+            raw = {
+                "version": 1,
+                "data": {
+                    "path": f"{tmp}/user_item",
+                    "generate": {"kind": "user_item", "num_users": 10000, "num_items": 4000},
+                },
+                "sampler": {"kind": "neighbor", "fanouts": [15, 10]},
+                "model": {"name": "lightgcn", "embedding_dim": 64, "num_layers": 2},
+                "task": {"kind": "recommendation"},
+                "train": {
+                    "epochs": 100,
+                    "max_steps": 30 if quick else 120,
+                    "batch_size": 4096,
+                    "lr": 0.01,
+                    "precision": "bf16",
+                    "threads": 1,
+                    "compression": {"enabled": True, "ratio": 0.05},
+                },
+                "cluster": {"num_workers": workers, "num_ps": 1},
+                "output": {"dir": tmp, "overwrite": True, "plots": False, "embeddings": False},
+            }
+            cfg = config_from_dict(raw)
+            result = train_distributed(cfg, f"{tmp}/run{workers}", progress=False)
+            rows.append(
+                {
+                    "workers": workers,
+                    "steps": result.steps,
+                    "train_seconds": round(result.train_seconds, 2),
+                    "steps/s": round(result.steps / result.train_seconds, 2),
+                    result.headline: round(result.final[result.headline], 4),
+                    "mean_staleness": round(result.ps_metrics[0]["mean_staleness"], 2),
+                }
+            )
+            print(rows[-1], flush=True)
+    rows[1]["speed-up"] = round(rows[1]["steps/s"] / rows[0]["steps/s"], 2)
+    return rows
 
 
 if __name__ == "__main__":

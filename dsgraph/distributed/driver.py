@@ -196,6 +196,13 @@ def train_distributed(
     with cluster(settings):
         import ray
 
+        # a cluster that advertises custom resources "ps" / "trainer" (examples/ray-cluster.yaml)
+        # gets servers and workers placed on those nodes
+        advertised = ray.cluster_resources()
+        if ps_resources is None and "ps" in advertised:
+            ps_resources = {"ps": 0.01}
+        if worker_resources is None and "trainer" in advertised:
+            worker_resources = [{"trainer": 0.01}] * cc.num_workers
         servers = create_parameter_servers(
             layout,
             cc.num_ps,

@@ -137,3 +137,19 @@ def test_ps_checkpoint_of_another_model_is_refused(ray_session, data_dir, tmp_pa
     with pytest.raises(PSCheckpointError, match="another model"):
         train_distributed(cfg, run, resume=True, progress=False)
     assert np.load(run / "ps" / "ps-000-of-001.npz")["params"].shape == (21,)  # left untouched
+
+
+@pytest.mark.slow
+def test_default_recommender_recall_within_10_percent_of_local(ray_session, tmp_path) -> None:
+    """The issue's quality bar on examples/recommender.yaml (same steps budget, 2 workers)."""
+    from dsgraph.config import load_config
+    from dsgraph.train.trainer import train
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "recommender.yaml"
+    data = [f"data.path={tmp_path / 'user_item'}", f"output.dir={tmp_path}"]
+    local = train(load_config(example, [*data, "cluster.num_workers=0"]), tmp_path / "l")
+    cfg = load_config(example, [*data, "cluster.num_workers=2", "cluster.num_ps=1"])
+    dist = train_distributed(cfg, tmp_path / "d", progress=False)
+    key = dist.headline
+    assert abs(dist.steps - local.steps) <= 2
+    assert abs(dist.final[key] - local.final[key]) <= 0.1 * local.final[key]
