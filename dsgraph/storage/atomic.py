@@ -14,6 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask_mode(base: int) -> int:
+    """``base`` permissions filtered by the process umask (mkstemp/mkdtemp use 0600/0700)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -35,6 +42,7 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, _umask_mode(0o666))
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
@@ -55,6 +63,7 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = True) -> Iterator
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, _umask_mode(0o777))
         old = None
         if target.exists():
             old = target.parent / f".{target.name}.old-{os.getpid()}"
