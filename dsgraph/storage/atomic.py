@@ -14,11 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def _umask_mode(base: int) -> int:
-    """``base`` permissions filtered by the process umask (mkstemp/mkdtemp use 0600/0700)."""
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return base & ~mask
+    return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe.
+_UMASK = _read_umask()
+
+
+def _umask_mode(base: int) -> int:
+    """``base`` permissions filtered by the umask (mkstemp/mkdtemp would leave 0600/0700)."""
+    return base & ~_UMASK
 
 
 def _fsync_dir(path: Path) -> None:
