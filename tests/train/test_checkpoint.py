@@ -304,3 +304,101 @@ def test_restore_generator_rejects_another_kind():
     state = generator_state(np.random.Generator(np.random.PCG64(1)))
     with pytest.raises(ValueError, match="PCG64"):
         restore_generator(np.random.Generator(np.random.MT19937(1)), state)
+
+
+# -- the components together: a resumed run equals an uninterrupted one -----------------------
+
+
+class Run:
+    """A small training loop wired like the trainer: bf16, guard, Top-K + EF, checkpoints."""
+
+    def __init__(self, directory: Path) -> None:
+        from dsgraph.train.compression import GradientCompression
+        from dsgraph.train.guard import LossGuard
+        from dsgraph.train.precision import PrecisionPolicy
+
+        torch.manual_seed(0)
+        self.model = torch.nn.Sequential(
+            torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4)
+        )
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-2)
+        self.precision = PrecisionPolicy("bf16", "cpu")
+        self.guard = LossGuard(warmup_steps=3)
+        self.compression = GradientCompression(ratio=0.05, momentum=0.5, min_numel=256)
+        self.sampler = np.random.default_rng(7)
+        self.manager = CheckpointManager(directory, config_hash=HASH)
+        self.step = 0
+
+    def train(self, until: int, every: int) -> None:
+        while self.step < until:
+            rows = torch.from_numpy(self.sampler.integers(0, 256, 16))
+            gen = torch.Generator().manual_seed(1000)
+            x = torch.randn(256, 32, generator=gen)[rows] + 0.1 * torch.randn(16, 32)
+            y = rows % 4
+            self.opt.zero_grad()
+            with self.precision.autocast():
+                logits = self.model(x)
+            with self.precision.fp32():
+                loss = torch.nn.functional.cross_entropy(logits.float(), y)
+            if self.step == 6:  # an injected anomaly: the guard must skip it identically
+                loss = loss * float("nan")
+            verdict = self.guard.check(self.step, loss.item())
+            if verdict.ok:
+                self.precision.scale(loss).backward()
+                self.precision.unscale_(self.opt)
+                self.compression.compress_model(self.model.named_parameters(), self.step)
+                self.precision.step(self.opt)
+            else:
+                self.precision.backoff()
+                self.precision.force_fp32(verdict.fp32_steps)
+            self.precision.update()
+            self.step += 1
+            if self.step % every == 0:
+                self.manager.save(self.step, self.state())
+
+    def state(self) -> dict:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "precision": self.precision.state_dict(),
+            "guard": self.guard.state_dict(),
+            "compression": self.compression.state_dict(),
+            "sampler": generator_state(self.sampler),
+            "rng": capture_rng_state(),
+        }
+
+    def restore(self) -> None:
+        state = self.manager.load()
+        self.step = state["step"]
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.precision.load_state_dict(state["precision"])
+        self.guard.load_state_dict(state["guard"])
+        self.compression.load_state_dict(state["compression"])
+        restore_generator(self.sampler, state["sampler"])
+        restore_rng_state(state["rng"])
+
+
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path):
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        straight = Run(tmp_path / "straight")
+        straight.train(until=24, every=8)
+        interrupted = Run(tmp_path / "interrupted")
+        interrupted.train(until=13, every=8)  # dies after step 13; last checkpoint at 8
+        seed_everything(12345)  # whatever happened in between must not matter
+        resumed = Run(tmp_path / "interrupted")
+        resumed.restore()
+        assert resumed.step == 8
+        resumed.train(until=24, every=8)
+    finally:
+        torch.set_num_threads(before)
+    for (name, a), (_, b) in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert resumed.guard.events[0].step == 6 and resumed.guard.events[0].kind == "nonfinite"
+    assert list(map(repr, resumed.guard.events)) == list(map(repr, straight.guard.events))
+    assert_same(straight.compression.state_dict(), resumed.compression.state_dict())
