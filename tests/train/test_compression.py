@@ -363,3 +363,33 @@ def test_payload_is_frozen():
     payload = TopKPayload("w", (2,), 2, None, np.ones(2, np.float32))
     with pytest.raises(AttributeError):
         payload.name = "x"  # type: ignore[misc]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    numel=st.integers(1, 5000),
+    ratio=st.floats(0.001, 1.0),
+    steps=st.integers(1, 12),
+    value_dtype=st.sampled_from(["fp32", "fp16"]),
+    seed=st.integers(0, 2**16),
+)
+def test_nothing_is_lost_sent_plus_residual_is_all_gradient(numel, ratio, steps, value_dtype, seed):
+    """For any sizes and ratios: Σ sent + residual = Σ grads, and p.grad is what was sent."""
+    gen = torch.Generator().manual_seed(seed)
+    param = torch.nn.Parameter(torch.zeros(numel))
+    comp = GradientCompression(ratio=ratio, value_dtype=value_dtype, min_numel=64, seed=seed)
+    true_sum = torch.zeros(numel, dtype=torch.float64)
+    sent_sum = torch.zeros(numel, dtype=torch.float64)
+    for step in range(steps):
+        grad = torch.randn(numel, generator=gen) * float(torch.rand(1, generator=gen) * 10)
+        param.grad = grad.clone()
+        result = comp.compress_model([("w", param)], step)
+        (payload,) = result.payloads
+        expected_k = numel if (numel < 64 or payload.dense) else math.ceil(ratio * numel)
+        assert payload.values.size == expected_k
+        torch.testing.assert_close(param.grad, comp.compressor.decompress(payload))
+        true_sum += grad.double()
+        sent_sum += param.grad.double()
+    scale = float(true_sum.abs().max()) + 1.0
+    gap = (true_sum - sent_sum - comp.memory.residuals["w"].double()).abs().max()
+    assert gap <= 1e-5 * scale * steps
