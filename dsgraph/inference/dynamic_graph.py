@@ -30,6 +30,7 @@ class DynamicAdjacency:
         self._base_n = self._indptr.size - 1
         self.num_nodes = self._base_n if num_nodes is None else int(num_nodes)
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._overridden = np.zeros(self.num_nodes, dtype=bool)
         self._num_edges = int(self._indices.size)
 
     @classmethod
@@ -52,6 +53,10 @@ class DynamicAdjacency:
     def add_nodes(self, count: int) -> None:
         """Append ``count`` empty rows."""
         self.num_nodes += int(count)
+        if self._overridden.size < self.num_nodes:
+            grown = np.zeros(max(self.num_nodes, 2 * self._overridden.size), dtype=bool)
+            grown[: self._overridden.size] = self._overridden
+            self._overridden = grown
 
     def row(self, v: int) -> tuple[np.ndarray, np.ndarray]:
         """Neighbours (ascending) and weights of row ``v``."""
@@ -78,6 +83,7 @@ class DynamicAdjacency:
         nbrs, ws = self.row(u)
         i = int(np.searchsorted(nbrs, v))
         self._rows[u] = (np.insert(nbrs, i, v), np.insert(ws, i, np.float32(w)))
+        self._overridden[u] = True
         self._num_edges += 1
 
     def remove(self, u: int, v: int) -> float:
@@ -86,6 +92,7 @@ class DynamicAdjacency:
         i = int(np.searchsorted(nbrs, v))
         w = float(ws[i])
         self._rows[u] = (np.delete(nbrs, i), np.delete(ws, i))
+        self._overridden[u] = True
         self._num_edges -= 1
         return w
 
@@ -95,10 +102,7 @@ class DynamicAdjacency:
         ``segment[j]`` is the position in ``nodes`` whose row holds entry ``j``.
         """
         nodes = np.asarray(nodes, dtype=np.int64)
-        if self._rows:
-            over = np.fromiter((int(v) in self._rows for v in nodes), bool, nodes.size)
-        else:
-            over = np.zeros(nodes.size, bool)
+        over = self._overridden[nodes] if self._rows else np.zeros(nodes.size, bool)
         base_mask = ~over & (nodes < self._base_n)
         pos = np.flatnonzero(base_mask)
         starts = self._indptr[nodes[pos]]
@@ -132,6 +136,7 @@ class DynamicAdjacency:
         self._indptr, self._indices, self._weights = self.to_csr()
         self._base_n = self.num_nodes
         self._rows = {}
+        self._overridden[:] = False
 
     @property
     def num_overrides(self) -> int:

@@ -122,6 +122,9 @@ class PartInit:
 #   edge out of it, so that subscriptions are in the owner's own event log too.
 RoutedEvent = tuple
 
+# above this fraction of local nodes to recompute, a layer is aggregated with one sparse product
+DENSE_FRACTION = 0.25
+
 
 def _grow_tensor(t: torch.Tensor, rows: int) -> torch.Tensor:
     if t.shape[0] >= rows:
@@ -179,6 +182,7 @@ class PartState:
         self.halo_nodes: set[int] = set(np.unique(src_l[~self.owned[src_l]]).tolist())
 
         self.subscribers: dict[int, set[int]] = {}
+        self._subs: tuple[np.ndarray, np.ndarray] | None = None
         for g, p in zip(
             np.asarray(init.sub_nodes).tolist(), np.asarray(init.sub_parts).tolist(), strict=True
         ):
@@ -204,18 +208,21 @@ class PartState:
     # ------------------------------------------------------------------ local bookkeeping
     def _reset_wave(self) -> None:
         self.full = False
-        self.struct_dirty: set[int] = set()
+        self.struct_dirty: set[int] = set()  # targets of held edges this batch changed
         self.deg_changed: set[int] = set()
-        self.changed_now: set[int] = set()  # owned nodes whose h^l changed, l = current layer
-        self.changed_next: set[int] = set()
+        self.s0: set[int] = set()  # owned nodes with new input features (or new nodes)
+        # owned nodes whose h^l changed (l = the layer being aggregated) and h^(l+1)
+        self.changed_now = np.empty(0, dtype=np.int64)
+        self.changed_next = np.empty(0, dtype=np.int64)
         self.D: np.ndarray = np.empty(0, dtype=np.int64)
-        self.touched: set[int] = set()
+        self.touched = np.zeros(self.n, dtype=bool)
         self.new_subs: list[tuple[int, int]] = []
         self.new_nodes: set[int] = set()  # no previous value to compare with: always "changed"
-        self.deferred: set[int] = set()
+        self.deferred = np.empty(0, dtype=np.int64)
+        self._dense_layer = -1
         self.recomputed = 0
         self._full_adj: torch.Tensor | None = None
-        self._halo_changed: dict[int, set[int]] = {}
+        self._halo_changed: dict[int, list[np.ndarray]] = {}
         self._partials_in: set[int] = set()
 
     def _local(self, g: int, owner: int, hub: bool) -> int:
@@ -237,6 +244,7 @@ class PartState:
         self.owned = _grow_array(self.owned, self.n, False)
         self.owned[lid] = owner == self.part
         self.deg_local = _grow_array(self.deg_local, self.n, 0.0)
+        self.touched = _grow_array(self.touched, self.n, False)
         self.scale = _grow_array(self.scale, self.n, 0.0)
         if self.features is not None:
             self.features = _grow_tensor(self.features, self.n)
@@ -301,17 +309,23 @@ class PartState:
             mails[dest] = Mail()
         return mails[dest]
 
-    def _emit_halo(self, mails: list[Mail | None], layer: int, lids: Sequence[int]) -> None:
+    def _subscription_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._subs is None:
+            pairs = [(v, p) for v, ps in self.subscribers.items() for p in ps]
+            arr = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+            self._subs = (arr[:, 0].copy(), arr[:, 1].copy())
+        return self._subs
+
+    def _emit_halo(self, mails: list[Mail | None], layer: int, lids: np.ndarray) -> None:
         """Send ``m^layer`` of owned ``lids`` to each of their subscribers."""
-        if layer >= self.num_layers or self.m[layer] is None:
+        lids = np.asarray(lids, dtype=np.int64)
+        if layer >= self.num_layers or self.m[layer] is None or lids.size == 0:
             return
-        per_dest: dict[int, list[int]] = {}
-        for v in lids:
-            for p in self.subscribers.get(int(v), ()):
-                per_dest.setdefault(p, []).append(int(v))
-        for p, vs in per_dest.items():
-            arr = np.array(sorted(vs), dtype=np.int64)
-            self._mail(mails, p).halo.append(
+        sub_node, sub_part = self._subscription_arrays()
+        sel = np.isin(sub_node, lids)
+        for p in np.unique(sub_part[sel]).tolist():
+            arr = sub_node[sel & (sub_part == p)]
+            self._mail(mails, int(p)).halo.append(
                 HaloRows(layer, self.l2g[arr].copy(), self.m[layer][torch.from_numpy(arr)].numpy())
             )
 
@@ -324,7 +338,7 @@ class PartState:
             self.part,
             dests,
             rows,
-            touched=bool(self.touched),
+            touched=bool(self.touched.any()),
             partial_dests=partial_dests,
             ready=self.ready,
             **kw,
@@ -339,7 +353,7 @@ class PartState:
             for hr in mail.halo:
                 lids = self.g2l[hr.nodes]
                 self._store_halo(hr.layer, lids, hr.values)
-                self._halo_changed.setdefault(hr.layer, set()).update(lids.tolist())
+                self._halo_changed.setdefault(hr.layer, []).append(lids)
             for pr in mail.partials:
                 store = self.remote_partials[pr.layer]
                 for g, row in zip(pr.nodes.tolist(), pr.values, strict=True):
@@ -371,7 +385,7 @@ class PartState:
         """Σ over held in-edges of ``lids`` of edge factor · m^layer(source), [n, d]."""
         m = self.m[layer]
         d = m.shape[1]
-        if self.full and self._full_adj is not None:
+        if (self.full or self._dense_layer == layer) and self._full_adj is not None:
             return self._full_sums[torch.from_numpy(lids)]
         seg, src, w = self.in_adj.gather(lids)
         out = torch.zeros((lids.size, d), dtype=torch.float32)
@@ -432,9 +446,6 @@ class PartState:
         self.deg_local[: self.n] = sums
         mails = self._new_mails()
         self._send_degrees(mails, np.flatnonzero(~self.owned[: self.n] & nonempty))
-        self.deg_changed = set(np.flatnonzero(self.owned[: self.n]).tolist())
-        self.touched = set(self.deg_changed)
-        self.changed_now = set(self.deg_changed)
         self.remote_partials = [{} for _ in range(self.num_layers)]
         self.deg_remote = {}
         return self._summary(mails, active=True)
@@ -459,7 +470,7 @@ class PartState:
                 self._apply_one(ev, mirror_deg)
             self.last_seq = int(seq)
         self._send_degrees(mails, np.array(sorted(mirror_deg), dtype=np.int64))
-        return self._summary(mails, active=bool(self.struct_dirty or self.changed_now))
+        return self._summary(mails, active=bool(self.struct_dirty or self.s0))
 
     def replay(self, seq: int, events: Sequence[RoutedEvent]) -> None:
         """Re-apply a logged batch to the structure only (restart recovery; no wave)."""
@@ -497,18 +508,19 @@ class PartState:
             subs = self.subscribers.setdefault(lv, set())
             if part not in subs:
                 subs.add(int(part))
+                self._subs = None
                 self.new_subs.append((lv, int(part)))
         elif kind == "features":
             _, node, values = ev
             lv = int(self.g2l[node])
             self.features[lv] = torch.as_tensor(np.asarray(values, dtype=np.float32))
-            self.changed_now.add(lv)
+            self.s0.add(lv)
         elif kind == "add_node":
             _, node, values, owner = ev
             lv = self._local(int(node), int(owner), False)
             if values is not None:
                 self.features[lv] = torch.as_tensor(np.asarray(values, dtype=np.float32))
-            self.changed_now.add(lv)
+            self.s0.add(lv)
             self.deg_changed.add(lv)
             self.new_nodes.add(lv)
         else:  # the driver routes only the kinds above
@@ -519,16 +531,17 @@ class PartState:
         layer's current messages to new subscribers)."""
         self._ingest(inbox)
         mails = self._new_mails()
-        D = np.array(sorted(v for v in self.deg_changed if self.owned[v]), dtype=np.int64)
+        if self.full:
+            D = np.flatnonzero(self.owned[: self.n])
+            lids = D
+        else:
+            D = np.array(sorted(v for v in self.deg_changed if self.owned[v]), dtype=np.int64)
+            lids = np.array(sorted(self.s0), dtype=np.int64)
         self._total_scale(D)
         self.D = D if self.spec.aggregation == "sym" or self.full else np.empty(0, np.int64)
-        if self.full:
-            lids = np.flatnonzero(self.owned[: self.n])
-        else:
-            lids = np.array(sorted(self.changed_now), dtype=np.int64)
         if lids.size:
             self._set_rows(0, lids, self._input_embedding(lids))
-        self.touched |= set(lids.tolist())
+        self.touched[lids] = True
         send = np.union1d(lids, self.D)
         for layer in range(self.num_layers + 1):
             self._refresh_messages(layer, self.D if layer else send)
@@ -540,9 +553,9 @@ class PartState:
                     HaloRows(layer, self.l2g[arr].copy(), self.m[layer][arr].numpy().copy())
                 )
         self.new_subs = []
-        self._emit_halo(mails, 0, send.tolist())
-        self.changed_now = set(send.tolist())
-        return self._summary(mails, active=bool(self.struct_dirty or self.changed_now))
+        self._emit_halo(mails, 0, send)
+        self.changed_now = send
+        return self._summary(mails, active=bool(self.struct_dirty or self.changed_now.size))
 
     def layer_step(self, layer: int, *inbox: Mail | None) -> tuple:
         """Aggregate layer ``layer``: send hub partials to masters, update non-hub owned nodes."""
@@ -552,27 +565,28 @@ class PartState:
             self._prepare_full_sums(layer)
             targets = np.arange(self.n, dtype=np.int64)
         else:
-            changed_src = set(self.changed_now) | self._halo_changed.pop(layer, set())
-            changed_src |= set(self.D.tolist())
-            src = np.array(sorted(changed_src), dtype=np.int64)
+            halo = self._halo_changed.pop(layer, [])
+            src = np.unique(np.concatenate([self.changed_now, self.D, *halo]))
             _, nbrs, _ = self.out_adj.gather(src)
-            tset = set(nbrs.tolist()) | self.struct_dirty | set(self.changed_now)
-            tset |= set(self.D.tolist())
-            targets = np.array(sorted(tset), dtype=np.int64)
+            dirty = np.fromiter(self.struct_dirty, np.int64, len(self.struct_dirty))
+            targets = np.unique(np.concatenate([nbrs, dirty, self.changed_now, self.D]))
+            if targets.size > DENSE_FRACTION * self.n:
+                # most of the part changes: one sparse product beats gathering row by row
+                self._prepare_full_sums(layer)
+                self._dense_layer = layer
         owned_t = self.owned[targets]
         mirror_t = targets[~owned_t]
         if self.full:
             mirror_t = mirror_t[np.diff(self.in_adj.to_csr()[0])[mirror_t] > 0]
         self._send_partials(mails, layer, mirror_t)
         own = targets[owned_t]
-        hubs = own[self.hub[own]]
-        self.deferred = set(hubs.tolist())
+        self.deferred = own[self.hub[own]]
         changed = self._update_owned(layer, own[~self.hub[own]])
-        self.changed_next = set(changed.tolist())
-        self.touched |= self.changed_next
+        self.changed_next = changed
+        self.touched[changed] = True
         non_hub_d = self.D[~self.hub[self.D]] if self.D.size else self.D
-        self._emit_halo(mails, layer + 1, sorted(self.changed_next | set(non_hub_d.tolist())))
-        return self._advance(mails, layer, deferred=bool(self.deferred))
+        self._emit_halo(mails, layer + 1, np.union1d(changed, non_hub_d))
+        return self._advance(mails, layer, deferred=bool(self.deferred.size))
 
     def _send_partials(self, mails: list[Mail | None], layer: int, lids: np.ndarray) -> None:
         if lids.size == 0:
@@ -591,28 +605,28 @@ class PartState:
         """Combine hub partials at their masters and update the hubs."""
         self._ingest(inbox)
         mails = self._new_mails()
-        hubs = np.array(sorted(self.deferred | self._partials_in), dtype=np.int64)
+        partials = np.fromiter(self._partials_in, np.int64, len(self._partials_in))
+        hubs = np.union1d(self.deferred, partials)
         self._partials_in = set()
         changed = self._update_owned(layer, hubs)
-        ch = set(changed.tolist())
-        self.changed_next |= ch
-        self.touched |= ch
+        self.changed_next = np.union1d(self.changed_next, changed)
+        self.touched[changed] = True
         hub_d = self.D[self.hub[self.D]] if self.D.size else self.D
-        self._emit_halo(mails, layer + 1, sorted(ch | set(hub_d.tolist())))
-        self.deferred = set()
-        self.changed_now = set(self.changed_next)  # finish_layer runs after layer_step
+        self._emit_halo(mails, layer + 1, np.union1d(changed, hub_d))
+        self.deferred = np.empty(0, dtype=np.int64)
+        self.changed_now = self.changed_next  # finish_layer runs after layer_step
         return self._summary(
-            mails, active=bool(self.struct_dirty or self.changed_now or self.D.size)
+            mails, active=bool(self.struct_dirty or self.changed_now.size or self.D.size)
         )
 
     def _advance(self, mails: list[Mail | None], layer: int, deferred: bool) -> tuple:
-        self.changed_now = set(self.changed_next)
-        active = bool(self.struct_dirty or self.changed_now or self.D.size)
+        self.changed_now = self.changed_next
+        active = bool(self.struct_dirty or self.changed_now.size or self.D.size)
         return self._summary(mails, deferred=deferred, active=active)
 
     def finish_wave(self) -> tuple[np.ndarray, np.ndarray, int]:
         """End the wave: (global ids, final embeddings) of touched owned nodes, recomputed."""
-        lids = np.array(sorted(v for v in self.touched if self.owned[v]), dtype=np.int64)
+        lids = np.flatnonzero(self.touched[: self.n] & self.owned[: self.n])
         rec = self.recomputed
         full = self.full
         self._reset_wave()

@@ -3,6 +3,8 @@ recompute on the modified graph (max abs diff ≤ 1e-5, fp32) — single process
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -12,11 +14,25 @@ from inference_models import GcnModel, LightGcnModel, SageModel
 from inference_oracle import Oracle
 
 from dsgraph.graph import CSRGraph
+from dsgraph.inference import part_state
 from dsgraph.inference.events import AddEdge, AddNode, EventError, RemoveEdge, UpdateFeatures
 from dsgraph.inference.full import layerwise_inference
 from dsgraph.inference.incremental import IncrementalEngine
 
 TOL = 1e-5
+
+
+@contextlib.contextmanager
+def dense_layers(enabled: bool):
+    """Force (or forbid) the whole-layer sparse product for large frontiers."""
+    old = part_state.DENSE_FRACTION
+    part_state.DENSE_FRACTION = 0.25 if enabled else float("inf")
+    try:
+        yield
+    finally:
+        part_state.DENSE_FRACTION = old
+
+
 FEAT = 4
 
 
@@ -73,10 +89,17 @@ def check_equal(engine: IncrementalEngine, model, oracle: Oracle) -> None:
     n=st.integers(3, 30),
     batches=st.integers(1, 4),
     batch_size=st.integers(1, 6),
+    dense=st.booleans(),
 )
 def test_random_event_sequences_match_full_recompute(
-    seed, kind, undirected, n, batches, batch_size
+    seed, kind, undirected, n, batches, batch_size, dense
 ):
+    """``dense`` toggles the whole-layer sparse product used for large frontiers."""
+    with dense_layers(dense):
+        _random_event_sequences(seed, kind, undirected, n, batches, batch_size)
+
+
+def _random_event_sequences(seed, kind, undirected, n, batches, batch_size):
     rng = np.random.default_rng(seed)
     graph = random_graph(rng, n, 3 * n, undirected)
     model = make_model(kind, n)

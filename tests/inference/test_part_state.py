@@ -6,6 +6,8 @@ here they run in one process so the invariants can be checked on every mail.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -15,11 +17,25 @@ from inference_oracle import Oracle
 
 from dsgraph.distributed.partition_engine import PartitionEngine
 from dsgraph.graph import CSRGraph
+from dsgraph.inference import part_state
 from dsgraph.inference.events import AddEdge, AddNode, RemoveEdge, UpdateFeatures
 from dsgraph.inference.full import layerwise_inference
 from dsgraph.inference.incremental import LocalTransport
 
 TOL = 1e-5
+
+
+@contextlib.contextmanager
+def dense_layers(enabled: bool):
+    """Force (or forbid) the whole-layer sparse product for large frontiers."""
+    old = part_state.DENSE_FRACTION
+    part_state.DENSE_FRACTION = 0.25 if enabled else float("inf")
+    try:
+        yield
+    finally:
+        part_state.DENSE_FRACTION = old
+
+
 FEAT = 4
 
 
@@ -103,8 +119,16 @@ def features_of(engine) -> torch.Tensor:
     undirected=st.booleans(),
     n=st.integers(12, 40),
     batches=st.integers(1, 3),
+    dense=st.booleans(),
 )
-def test_four_parts_with_hub_mirrors_match_full_recompute(seed, kind, undirected, n, batches):
+def test_four_parts_with_hub_mirrors_match_full_recompute(
+    seed, kind, undirected, n, batches, dense
+):
+    with dense_layers(dense):
+        _four_parts(seed, kind, undirected, n, batches)
+
+
+def _four_parts(seed, kind, undirected, n, batches):
     rng = np.random.default_rng(seed)
     graph = hub_graph(rng, n, undirected)
     x = None if kind == "lightgcn" else torch.from_numpy(rng.normal(size=(n, FEAT))).float()
