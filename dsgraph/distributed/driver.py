@@ -32,7 +32,6 @@ from dsgraph.distributed.errors import ClusterError, PSCheckpointError
 from dsgraph.distributed.parameter_server import (
     ServerConfig,
     create_parameter_servers,
-    release_initial_values,
 )
 from dsgraph.distributed.ps_client import PSClient
 from dsgraph.distributed.worker import TrainWorker, flat_dense, load_dense, model_layout
@@ -171,6 +170,7 @@ def train_distributed(
     task = build_task(dataset, config)
     model = build_components(config, task, torch.device("cpu"))["model"]
     layout = model_layout(model)
+    params = dict(model.named_parameters())
     num_parts = config.partition.num_parts
     if num_parts == 1:
         num_parts = cc.num_workers
@@ -203,19 +203,17 @@ def train_distributed(
             ps_resources = {"ps": 0.01}
         if worker_resources is None and "trainer" in advertised:
             worker_resources = [{"trainer": 0.01}] * cc.num_workers
-        servers = create_parameter_servers(
-            layout,
-            cc.num_ps,
-            _server_config(config, layout_dir.root),
-            flat_dense(model, layout),
-            {
-                t.name: dict(model.named_parameters())[t.name].detach().numpy()
-                for t in layout.tables
-            },
-            max_restarts=cc.max_restarts,
-            resources=ps_resources,
-        )
         try:
+            servers = create_parameter_servers(
+                layout,
+                cc.num_ps,
+                _server_config(config, layout_dir.root),
+                flat_dense(model, layout),
+                {t.name: params[t.name].detach().numpy() for t in layout.tables},
+                max_restarts=cc.max_restarts,
+                resources=ps_resources,
+                timeout=cc.remote_timeout_s,
+            )
             ps_info = get([s.info.remote() for s in servers], cc.remote_timeout_s, "start PS")
         except ClusterError as e:
             cause = e.__cause__
@@ -327,7 +325,6 @@ def train_distributed(
         ]
         for a in workers + servers:
             ray.kill(a)
-        release_initial_values()
     if config.output.embeddings:
         from dsgraph.train.run import node_types_of, write_embeddings
 

@@ -42,9 +42,6 @@ from dsgraph.errors import ConfigError
 from dsgraph.storage.atomic import atomic_file
 
 STALENESS_BINS = 64
-# Object refs of the shards' constructor arguments: Ray re-reads them when it restarts a shard,
-# so they must outlive the call that created them (released by release_initial_values()).
-_CONSTRUCTOR_REFS: list[Any] = []
 STALENESS_POLICIES = ("drop", "downweight")
 
 
@@ -141,10 +138,43 @@ class ParameterShard:
         self.checkpoints = 0
         self.apply_seconds = 0.0
         self.started = time.perf_counter()
+        self.restored = False
         if config.checkpoint_dir:
             path = checkpoint_path(config.checkpoint_dir, shard, num_ps)
             if path.exists():
                 self.load_checkpoint(path)
+                self.restored = True
+
+    def initialize(
+        self, dense: np.ndarray | None, rows: dict[str, np.ndarray] | None = None
+    ) -> bool:
+        """Set the starting values (this shard's slice of ``dense``, its rows of every table).
+
+        Ignored (returns False) by a shard that restored a checkpoint: its state is newer. With a
+        checkpoint directory the starting values are checkpointed at once (version 0), so a
+        shard restarted before its first periodic checkpoint does not start from zeros.
+        """
+        if self.restored or self.version > 0:
+            return False
+        if dense is not None:
+            size = self.hi - self.lo
+            if dense.shape != (size,):
+                raise ConfigError(
+                    f"shard {self.shard}: initial dense values have shape {dense.shape}, "
+                    f"expected ({size},)"
+                )
+            self.params = np.array(dense, dtype=np.float32)
+        for name, table in (rows or {}).items():
+            local = np.array(table[self.shard :: self.num_ps], dtype=np.float32)
+            if local.shape != self.tables[name].shape:
+                raise ConfigError(
+                    f"table {name!r}: initial rows of shape {table.shape} do not match the "
+                    f"layout ({self.layout.table(name).num_rows}, {self.layout.table(name).dim})"
+                )
+            self.tables[name] = local
+        if self.config.checkpoint_dir:
+            self.save_checkpoint()
+        return True
 
     # ---- verbs -----------------------------------------------------------------------------
     def pull_dense(self, since_version: int = -1) -> DenseSnapshot:
@@ -356,6 +386,11 @@ class ParameterServer:
             "node_id": ray.get_runtime_context().get_node_id(),
         }
 
+    def initialize(
+        self, dense: np.ndarray | None, rows: dict[str, np.ndarray] | None = None
+    ) -> bool:
+        return self.state.initialize(dense, rows)
+
     def pull_dense(self, since_version: int = -1) -> DenseSnapshot:
         return self.state.pull_dense(since_version)
 
@@ -391,40 +426,41 @@ def create_parameter_servers(
     max_restarts: int = 0,
     resources: dict[str, float] | None = None,
     num_cpus: float = 0,
+    timeout: float = 120.0,
 ) -> list[Any]:
-    """Start ``num_ps`` shard actors; the initial values travel once through the object store.
+    """Start ``num_ps`` shard actors and hand each its starting values (one object-store copy).
 
-    ``max_restarts`` > 0 makes Ray restart a crashed shard (its constructor reloads the last
-    checkpoint) and retry the calls in flight (safe: updates apply at most once). PS actors
-    reserve no CPU slot by default (``num_cpus=0``): they mostly wait on the network.
+    Waits until every shard is up: a constructor failure (e.g. a refused checkpoint) raises
+    :class:`ClusterError` here. ``max_restarts`` > 0 makes Ray restart a crashed shard (its
+    constructor reloads the last checkpoint) and retry the calls in flight (safe: updates apply
+    at most once). PS actors reserve no CPU slot by default (``num_cpus=0``): they mostly wait.
     """
     import ray
+
+    from dsgraph.distributed.cluster import get
 
     if num_ps < 1:
         raise ConfigError(f"cluster.num_ps must be >= 1, got {num_ps}")
     bounds = layout.shard_bounds(num_ps)
     remote_cls = ray.remote(ParameterServer)
+    actors = [
+        remote_cls.options(
+            num_cpus=num_cpus,
+            max_restarts=max_restarts,
+            max_task_retries=-1 if max_restarts else 0,
+            resources=resources or {},
+            max_concurrency=1,
+        ).remote(layout, s, num_ps, config)
+        for s in range(num_ps)
+    ]
+    if initial_dense is None and not initial_rows:
+        return actors
     rows_ref = ray.put(initial_rows) if initial_rows else None
-    _CONSTRUCTOR_REFS.append(rows_ref)
-    actors = []
-    for s in range(num_ps):
+    refs = []
+    for s, actor in enumerate(actors):
         dense = None
         if initial_dense is not None:
-            dense = ray.put(np.ascontiguousarray(initial_dense[bounds[s] : bounds[s + 1]]))
-            _CONSTRUCTOR_REFS.append(dense)
-        actors.append(
-            remote_cls.options(
-                name=None,
-                num_cpus=num_cpus,
-                max_restarts=max_restarts,
-                max_task_retries=-1 if max_restarts else 0,
-                resources=resources or {},
-                max_concurrency=1,
-            ).remote(layout, s, num_ps, config, dense, rows_ref)
-        )
+            dense = np.ascontiguousarray(initial_dense[bounds[s] : bounds[s + 1]])
+        refs.append(actor.initialize.remote(dense, rows_ref))
+    get(refs, timeout, "start parameter servers")
     return actors
-
-
-def release_initial_values() -> None:
-    """Drop the constructor-argument refs kept for restarts (after the shards are gone)."""
-    _CONSTRUCTOR_REFS.clear()

@@ -184,3 +184,18 @@ def test_pull_dense_skips_unchanged_versions() -> None:
     assert shard.pull_dense(0).values is None
     shard.push(_topk(0, 0, 0, [0], [1.0]))
     assert shard.pull_dense(0).values[0] == -1.0
+
+
+def test_initialize_checkpoints_start_values_and_is_ignored_after_restore(tmp_path) -> None:
+    config = ServerConfig(checkpoint_dir=str(tmp_path), checkpoint_every=100)
+    start = np.arange(LAYOUT.dense_numel, dtype=np.float32)
+    table = np.ones((11, 4), np.float32)
+    shard = ParameterShard(LAYOUT, 0, 1, config)
+    assert shard.initialize(start, {"user": table})
+    assert checkpoint_path(tmp_path, 0, 1).exists()  # a restart now resumes from these values
+    restarted = ParameterShard(LAYOUT, 0, 1, config)
+    np.testing.assert_array_equal(restarted.params, start)
+    assert not restarted.initialize(np.zeros_like(start), None)  # its restored state wins
+    np.testing.assert_array_equal(restarted.params, start)
+    with pytest.raises(ConfigError, match="initial rows"):
+        ParameterShard(LAYOUT, 0, 2, ServerConfig()).initialize(None, {"user": table[:3]})
