@@ -71,8 +71,9 @@ def sparse_aggregate(
 
     ``adj_t`` is a ``torch.sparse_csr`` matrix [num_targets, num_sources] (row = target node,
     values = edge weights, any float dtype); ``x`` is dense [num_sources, F] in any float dtype.
-    Returns fp32 [num_targets, F]: the weighted sum, or for ``mean`` the sum divided by the row's
-    number of stored entries (rows without entries give 0). Differentiable in ``x``.
+    Returns fp32 [num_targets, F] (fp64 for fp64 ``x``): the weighted sum, or for ``mean`` the
+    sum divided by the row's number of stored entries (rows without entries give 0).
+    Differentiable in ``x``.
     """
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
@@ -83,10 +84,12 @@ def sparse_aggregate(
             f"shape mismatch: adj_t {tuple(adj_t.shape)} cannot aggregate x {tuple(x.shape)} "
             "(need adj_t [targets, sources] and x [sources, F])"
         )
+    # fp64 inputs stay fp64 (gradient checks); everything else is computed in fp32.
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     with fp32_region(x.device.type):
-        if adj_t.dtype != torch.float32:
-            adj_t = adj_t.to(torch.float32)
-        return torch.sparse.mm(adj_t, x.to(torch.float32), reduce)
+        if adj_t.dtype != dtype:
+            adj_t = adj_t.to(dtype)
+        return torch.sparse.mm(adj_t, x.to(dtype), reduce)
 
 
 class _NoOpScaler:
@@ -228,7 +231,11 @@ class PrecisionPolicy:
 
     # -- guard hooks ---------------------------------------------------------------------------
     def backoff(self) -> None:
-        """Multiply the fp16 loss scale by ``backoff_factor`` now; a no-op in fp32/bf16."""
+        """Multiply the fp16 loss scale by ``backoff_factor`` now; a no-op in fp32/bf16.
+
+        Call it between steps or before ``backward`` (as the guard's skip does), not between
+        :meth:`unscale_` and :meth:`step`.
+        """
         if self.mode != "fp16":
             return
         scaler = self._scaler

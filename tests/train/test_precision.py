@@ -309,3 +309,11 @@ def test_auto_on_cuda_uses_fp16_with_grad_scaler():
 def test_config_errors_are_dsgraph_errors():
     with pytest.raises(DsgraphError):
         PrecisionPolicy("fp16", CPU)
+
+
+def test_sparse_aggregate_gradient_is_exact_in_fp64():
+    adj_t, _, _, _ = random_csr(6, 5, 14, seed=5)
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    for reduce in ("sum", "mean"):
+        assert sparse_aggregate(adj_t, x, reduce).dtype == torch.float64
+        assert torch.autograd.gradcheck(lambda v, r=reduce: sparse_aggregate(adj_t, v, r), (x,))
