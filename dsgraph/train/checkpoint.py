@@ -15,6 +15,7 @@ pickled object is refused, not executed.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -113,6 +114,31 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
+class _HashingWriter(io.RawIOBase):
+    """A write-only file wrapper that hashes and counts the bytes passing through it."""
+
+    def __init__(self, fh: io.BufferedWriter) -> None:
+        super().__init__()
+        self._fh = fh
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        view = memoryview(data).cast("B")
+        self._digest.update(view)
+        self.size += view.nbytes
+        return self._fh.write(view)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -163,15 +189,17 @@ class CheckpointManager:
         manifest_path = path.with_suffix(".json")
         # An older manifest for this step would vouch for the wrong bytes while the .pt changes.
         manifest_path.unlink(missing_ok=True)
-        with atomic_file(path) as tmp:
-            torch.save(payload, tmp)
+        with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+            writer = _HashingWriter(fh)  # hash while writing: no second pass over the file
+            torch.save(payload, writer)
+            fh.flush()
         manifest = {
             "format": FORMAT_VERSION,
             "step": int(step),
             "config_hash": self.config_hash,
             "file": path.name,
-            "size": path.stat().st_size,
-            "sha256": _sha256(path),
+            "size": writer.size,
+            "sha256": writer.hexdigest(),
         }
         with atomic_file(manifest_path) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1) + "\n")

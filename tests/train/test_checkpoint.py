@@ -111,7 +111,7 @@ def test_exception_inside_the_atomic_save_keeps_the_previous_checkpoint(tmp_path
     manager.save(1, {"step": 1, "w": torch.ones(3)})
 
     def broken_save(obj, f, *args, **kwargs):
-        Path(f).write_bytes(b"PK\x03\x04 half a zip")  # some bytes reach the temp file
+        f.write(b"PK\x03\x04 half a zip")  # some bytes reach the temp file
         raise OSError("disk full")
 
     monkeypatch.setattr(checkpoint_module.torch, "save", broken_save)
