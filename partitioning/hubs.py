@@ -1,11 +1,11 @@
 """High-degree node splitting (a vertex-cut of hubs) around METIS.
 
-Before METIS, a hub ``h`` of degree ``d > threshold`` is replaced by ``ceil(d / threshold)``
-*proxies*; the j-th entry of ``h``'s sorted adjacency row goes to proxy ``j mod p`` (round robin,
-so proxies differ in size by at most one edge). Both directions of an edge ``{u, h}`` land on the
-same proxy, so the proxy graph stays symmetric. METIS then places proxies freely; afterwards each
-part that received proxies of ``h`` holds a copy of ``h`` with that part's share of its edges
-(see :mod:`partitioning.api` for masters and mirrors).
+Before METIS, a hub ``h`` of degree ``d > threshold`` is replaced by ``p = ceil(d / threshold)``
+*proxies*. The edge ``{h, u}`` goes to proxy ``mix(h, u) mod p`` — a hash of both endpoints, so
+each endpoint can compute it alone (no lookup into the other's row) and both directions of the
+edge land on the same proxy: the proxy graph stays symmetric. Proxies hold ``d / p`` edges on
+average. METIS then places proxies freely; afterwards each part that received proxies of ``h``
+holds a copy of ``h`` with that part's share of its edges (see :mod:`partitioning.api`).
 
 Isolated nodes never reach METIS (they would only distort its balance); the caller spreads them.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsgraph.graph import CSRGraph
+from partitioning import _kernels as K
 
 
 def gather_rows(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -29,15 +30,23 @@ def gather_rows(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     return pos, ptr
 
 
+def edge_hash(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A well-mixed uint64 hash of the ordered pair (a, b) (splitmix64 finaliser)."""
+    with np.errstate(over="ignore"):
+        x = a.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ b.astype(np.uint64)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
 @dataclass(frozen=True, eq=False)
 class ProxyGraph:
     """The graph METIS partitions: ordinary non-isolated nodes first, then the hubs' proxies.
 
     ``indptr``/``indices`` are int64 and symmetric without self-loops. Vertex ``i < A`` is the
     global node ``node_ids[i]``; vertex ``A + q`` is proxy ``q``, and the proxies of hub
-    ``hub_ids[i]`` are ``proxy_ptr[i] .. proxy_ptr[i+1]``. ``entry_proxy`` gives the proxy of
-    every entry of the hubs' rows of the symmetric graph, rows concatenated in ``hub_ids`` order
-    (``hub_row_ptr`` delimits them); ``entry_key`` is the sorted lookup key of those entries.
+    ``hub_ids[i]`` are ``proxy_ptr[i] .. proxy_ptr[i+1]``. ``hub_rank`` maps a global id to its
+    index in ``hub_ids`` (−1 for ordinary nodes).
     """
 
     indptr: np.ndarray
@@ -45,10 +54,7 @@ class ProxyGraph:
     node_ids: np.ndarray
     hub_ids: np.ndarray
     proxy_ptr: np.ndarray
-    hub_row_ptr: np.ndarray
-    entry_proxy: np.ndarray
-    entry_key: np.ndarray
-    num_nodes: int
+    hub_rank: np.ndarray
 
     @property
     def num_active(self) -> int:
@@ -70,17 +76,16 @@ class ProxyGraph:
         """Index into ``hub_ids`` of every proxy (int64 ``[P]``)."""
         return np.repeat(np.arange(self.hub_ids.size), np.diff(self.proxy_ptr))
 
-    def lookup_proxy(self, hubs: np.ndarray, nbrs: np.ndarray) -> np.ndarray:
-        """Proxy of the edge ``{hub, nbr}`` for global hub ids ``hubs`` and neighbours ``nbrs``.
-
-        Every pair must be an edge of the symmetric graph (-1 is returned where it is not).
-        """
-        rank = np.searchsorted(self.hub_ids, hubs)
-        key = rank.astype(np.int64) * self.num_nodes + nbrs
-        pos = np.searchsorted(self.entry_key, key)
-        pos_c = np.minimum(pos, max(self.entry_key.size - 1, 0))
-        found = (pos < self.entry_key.size) & (self.entry_key[pos_c] == key)
-        return np.where(found, self.entry_proxy[pos_c], -1)
+    def proxy_of(self, hubs: np.ndarray, nbrs: np.ndarray) -> np.ndarray:
+        """Proxy (0-based, among all proxies) that carries edge ``{hub, nbr}`` of each pair."""
+        rank = self.hub_rank[hubs]
+        base = self.proxy_ptr[rank]
+        count = (self.proxy_ptr[rank + 1] - base).astype(np.uint64)
+        # Multiply-shift range reduction of the hash's top 32 bits: like ``% count`` without
+        # the (slow) 64-bit division.
+        return base + ((edge_hash(hubs, nbrs) >> np.uint64(32)) * count >> np.uint64(32)).astype(
+            np.int64
+        )
 
 
 def split_hubs(sym: CSRGraph, threshold: int | None) -> ProxyGraph:
@@ -92,76 +97,22 @@ def split_hubs(sym: CSRGraph, threshold: int | None) -> ProxyGraph:
     deg = sym.degrees()
     is_hub = np.zeros(n, dtype=bool) if threshold is None else deg > threshold
     hub_ids = np.flatnonzero(is_hub).astype(np.int64)
-    active = (deg > 0) & ~is_hub
-    node_ids = np.flatnonzero(active).astype(np.int64)
-    num_active = node_ids.size
+    node_ids = np.flatnonzero((deg > 0) & ~is_hub).astype(np.int64)
     new_id = np.full(n, -1, dtype=np.int64)
-    new_id[node_ids] = np.arange(num_active)
-
-    # Hubs' rows and the proxy of each entry (round robin over the sorted row).
+    new_id[node_ids] = np.arange(node_ids.size)
+    hub_rank = np.full(n, -1, dtype=np.int64)
+    hub_rank[hub_ids] = np.arange(hub_ids.size)
     hub_deg = deg[hub_ids]
-    num_proxy = -(-hub_deg // threshold) if threshold else hub_deg * 0
     proxy_ptr = np.zeros(hub_ids.size + 1, dtype=np.int64)
-    np.cumsum(num_proxy, out=proxy_ptr[1:])
-    hub_pos, hub_row_ptr = gather_rows(sym.indptr, hub_ids)
-    within = np.arange(hub_pos.size, dtype=np.int64) - np.repeat(hub_row_ptr[:-1], hub_deg)
-    entry_proxy = np.repeat(proxy_ptr[:-1], hub_deg) + within % np.repeat(
-        np.maximum(num_proxy, 1), hub_deg
-    )
-    hub_nbrs = sym.indices[hub_pos].astype(np.int64)
-    hub_of_entry = np.repeat(np.arange(hub_ids.size, dtype=np.int64), hub_deg)
-    entry_key = hub_of_entry * n + hub_nbrs  # ascending: hubs ascending, rows sorted
-
-    graph = ProxyGraph(
-        indptr=np.empty(0, np.int64),
-        indices=np.empty(0, np.int64),
-        node_ids=node_ids,
-        hub_ids=hub_ids,
-        proxy_ptr=proxy_ptr,
-        hub_row_ptr=hub_row_ptr,
-        entry_proxy=entry_proxy,
-        entry_key=entry_key,
-        num_nodes=n,
-    )
-
-    # Rows of ordinary nodes come first, proxies' rows after: one int64 array filled in place
-    # (no concatenation copy — this array is as large as the graph).
-    proxy_deg = np.bincount(entry_proxy, minlength=int(proxy_ptr[-1]))
-    indptr = np.zeros(num_active + proxy_deg.size + 1, dtype=np.int64)
-    np.cumsum(np.concatenate([deg[node_ids], proxy_deg]), out=indptr[1:])
+    if threshold is not None:
+        np.cumsum(-(-hub_deg // threshold), out=proxy_ptr[1:])
+    proxy_deg = K.proxy_degrees(sym.indptr, sym.indices, hub_ids, hub_rank, proxy_ptr)
+    indptr = np.zeros(node_ids.size + proxy_deg.size + 1, dtype=np.int64)
+    np.cumsum(deg[node_ids], out=indptr[1 : node_ids.size + 1])
+    np.cumsum(proxy_deg, out=indptr[node_ids.size + 1 :])
+    indptr[node_ids.size + 1 :] += indptr[node_ids.size]
     indices = np.empty(int(indptr[-1]), dtype=np.int64)
-    split_at = int(indptr[num_active])
-
-    # Ordinary rows: map neighbours, resolving hub neighbours to the proxy of that edge.
-    row_mask = np.repeat(~is_hub, deg)
-    nbrs = sym.indices[row_mask]
-    mapped = indices[:split_at]
-    np.take(new_id, nbrs, out=mapped)
-    to_hub = np.flatnonzero(is_hub[nbrs])
-    if to_hub.size:
-        entry_pos = np.flatnonzero(row_mask)[to_hub]
-        rows = np.searchsorted(sym.indptr, entry_pos, side="right") - 1
-        mapped[to_hub] = num_active + graph.lookup_proxy(nbrs[to_hub], rows)
-    del row_mask, nbrs
-
-    # Rows of proxies: a hub's entries regrouped by proxy, neighbours mapped the same way.
-    order = np.argsort(entry_proxy, kind="stable")
-    p_nbrs = hub_nbrs[order]
-    p_mapped = indices[split_at:]
-    np.take(new_id, p_nbrs, out=p_mapped)
-    hub_hub = np.flatnonzero(is_hub[p_nbrs])
-    if hub_hub.size:
-        p_mapped[hub_hub] = num_active + graph.lookup_proxy(
-            p_nbrs[hub_hub], hub_ids[hub_of_entry[order][hub_hub]]
-        )
-    return ProxyGraph(
-        indptr=indptr,
-        indices=indices,
-        node_ids=node_ids,
-        hub_ids=hub_ids,
-        proxy_ptr=proxy_ptr,
-        hub_row_ptr=hub_row_ptr,
-        entry_proxy=entry_proxy,
-        entry_key=entry_key,
-        num_nodes=n,
+    K.fill_proxy_graph(
+        sym.indptr, sym.indices, node_ids, new_id, hub_ids, hub_rank, proxy_ptr, indptr, indices
     )
+    return ProxyGraph(indptr, indices, node_ids, hub_ids, proxy_ptr, hub_rank)

@@ -195,3 +195,34 @@ def test_partition_invariants_on_random_small_graphs(n, m, k, threshold, directe
     edge_part = result.edge_owner(graph)
     assert edge_part.size == graph.num_edges
     check_hub_shares(graph, result)
+
+
+@pytest.mark.parametrize("method", ["kway", "recursive"])
+def test_both_metis_methods_keep_the_invariants(rmat_graph, method):
+    result = partition(rmat_graph, 4, hub_threshold=30, method=method)
+    check_hub_shares(rmat_graph, result)
+    m = evaluate(rmat_graph, result)
+    assert m.vertex_imbalance <= 0.05 and m.edge_imbalance <= 0.05
+
+
+def test_unknown_method_is_a_clear_error(rmat_graph):
+    with pytest.raises(PartitionError, match="method 'spectral'"):
+        partition(rmat_graph, 2, method="spectral")
+
+
+def test_hub_edges_follow_their_neighbour_when_the_hub_is_there(rmat_graph):
+    # Re-homing: an edge h → u lives in u's part whenever h has a copy there (balance repair
+    # may move a few low-degree u afterwards, hence "almost all").
+    result = partition(rmat_graph, 4, hub_threshold=30)
+    hubs = result.hubs
+    copy_key = hubs.copy_hub() * 4 + hubs.copy_part
+    edge_part = result.edge_owner(rmat_graph)
+    src = np.repeat(np.arange(rmat_graph.num_nodes), rmat_graph.degrees())
+    dst = rmat_graph.indices.astype(np.int64)
+    is_hub = np.zeros(rmat_graph.num_nodes, bool)
+    is_hub[hubs.hub_ids] = True
+    sel = is_hub[src] & ~is_hub[dst]
+    has_copy_there = np.isin(src[sel] * 4 + result.owner[dst[sel]], copy_key)
+    follows = edge_part[sel][has_copy_there] == result.owner[dst[sel]][has_copy_there]
+    assert has_copy_there.sum() > 0
+    assert follows.mean() > 0.97
