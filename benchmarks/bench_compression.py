@@ -79,7 +79,7 @@ def measure_ratio(x: np.ndarray, ratio: float, repeats: int, seed: int, advance)
 
     add("exact (partition)", time_median(lambda: topk_exact(x, k), repeats), exact_idx, 8 * k)
 
-    positions = TopKCompressor(ratio, seed=seed)._sample_positions(n)
+    positions = TopKCompressor(ratio, seed=seed).sample_positions(n)
     picked = topk_sampled(x, k, positions)
     if picked is None:
         raise SystemExit("the sampled path fell back to the exact partition on this input")
@@ -132,7 +132,7 @@ def main() -> None:
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     # compile the kernel outside any timing
     warm = gradient_like(50_000, 1)
-    topk_sampled(warm, 500, TopKCompressor(0.01)._sample_positions(warm.size))
+    topk_sampled(warm, 500, TopKCompressor(0.01).sample_positions(warm.size))
     rows = measure(n, [0.05, 0.01], repeats, args.seed)
     sampled = {r["ratio"]: r["median_ms"] for r in rows if r["method"] == "sampled threshold"}
     scale = 10_000_000 / n

@@ -234,7 +234,7 @@ class TopKCompressor:
     def select(self, flat: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(int32 ascending indices, values) of the k largest |flat|; picks the path by size."""
         if flat.size >= self.exact_below and 0 < k < flat.size:
-            picked = topk_sampled(flat, k, self._sample_positions(flat.size))
+            picked = topk_sampled(flat, k, self.sample_positions(flat.size))
             if picked is not None:
                 return picked
         return topk_exact(flat, k)
@@ -287,7 +287,12 @@ class TopKCompressor:
             return np.clip(vals, -_FP16_MAX, _FP16_MAX).astype(np.float16)
         return np.array(vals, dtype=np.float32, copy=True)
 
-    def _sample_positions(self, n: int) -> np.ndarray:
+    def sample_positions(self, n: int) -> np.ndarray:
+        """Sorted int64 positions sampled to estimate the threshold of an n-entry tensor.
+
+        min(n, max(MIN_SAMPLES, ceil(sample_fraction · n))) positions, drawn with replacement
+        once per size from ``seed`` and cached.
+        """
         positions = self._samples.get(n)
         if positions is None:
             m = min(n, max(self.MIN_SAMPLES, math.ceil(n * self.sample_fraction)))

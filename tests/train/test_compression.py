@@ -97,7 +97,7 @@ def test_sampled_path_decides_without_falling_back_on_gradient_like_data(ratio):
     n = 2_000_000
     x = make_array("normal", n, 3) * np.linspace(0.1, 3.0, n, dtype=np.float32)
     k = math.ceil(ratio * n)
-    positions = TopKCompressor(ratio)._sample_positions(n)
+    positions = TopKCompressor(ratio).sample_positions(n)
     assert positions.size == n // 100
     picked = topk_sampled(x, k, positions)
     assert picked is not None, "the fast path fell back to the exact partition"
