@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,19 +27,19 @@ def train(
     cfg = load_config(config, set_ or [])
     run_dir = out if out is not None else cfg.run_dir(config)
     if cfg.cluster.num_workers > 0:
-        _train_distributed(cfg, run_dir, resume)
-        return
-    from dsgraph.train.trainer import train as run_training
+        result = _train_distributed(cfg, run_dir, resume, progress)
+    else:
+        from dsgraph.train.trainer import train as run_training
 
-    result = run_training(cfg, run_dir, resume=resume, progress=progress)
+        result = run_training(cfg, run_dir, resume=resume, progress=progress)
     _print_scores(result.final, result.baseline, result.headline)
     typer.echo(
-        f"{result.steps} steps ({result.epochs_done:.1f} epochs) in {result.train_seconds:.1f} s"
-        f" of training; run folder: {result.run_dir}"
+        f"{result.steps} steps in {result.train_seconds:.1f} s of training; "
+        f"run folder: {result.run_dir}"
     )
 
 
-def _train_distributed(cfg: object, run_dir: Path, resume: bool) -> None:
+def _train_distributed(cfg: object, run_dir: Path, resume: bool, progress: bool) -> Any:
     from dsgraph.errors import ConfigError
 
     try:
@@ -49,7 +49,7 @@ def _train_distributed(cfg: object, run_dir: Path, resume: bool) -> None:
             "cluster.num_workers > 0 but distributed training is unavailable in this install "
             "(dsgraph.distributed.train_distributed is missing); set cluster.num_workers: 0"
         ) from None
-    train_distributed(cfg, run_dir, resume=resume)
+    return train_distributed(cfg, run_dir, resume=resume, progress=progress)
 
 
 def _print_scores(final: dict, baseline: dict, headline: str) -> None:
