@@ -291,13 +291,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer seeds/steps, about a minute")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-pyg", action="store_true", help="skip PyG's slow reference run")
+    parser.add_argument("--cora-seeds", type=int, help="seeds per Cora variant (default 10)")
+    parser.add_argument("--ml-seeds", type=int, help="seeds per MovieLens variant (default 3)")
+    parser.add_argument("--pyg-epochs", type=int, help="epochs of PyG's LightGCN (default 10)")
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"shared datasets not found at {SHARED}")
-    args.cora_seeds = 1 if args.quick else 10
-    args.ml_seeds = 1 if args.quick else 3
+    args.cora_seeds = args.cora_seeds or (1 if args.quick else 10)
+    args.ml_seeds = args.ml_seeds or (1 if args.quick else 3)
     args.ml_steps = 50 if args.quick else 600
-    args.pyg_epochs = 1 if args.quick else 10
+    args.pyg_epochs = args.pyg_epochs or (1 if args.quick else 10)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="dsgraph-bench-quality-") as tmp_name:
         tmp = Path(tmp_name)

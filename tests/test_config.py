@@ -32,7 +32,15 @@ def test_defaults_are_filled_and_resolved_round_trips() -> None:
     resolved = cfg.resolved()
     assert resolved["train"]["compression"]["ratio"] == 0.05
     assert set(resolved) == {
-        "version", "data", "partition", "sampler", "model", "task", "train", "cluster", "output"
+        "version",
+        "data",
+        "partition",
+        "sampler",
+        "model",
+        "task",
+        "train",
+        "cluster",
+        "output",
     }
     assert config_from_dict(resolved) == cfg
 
@@ -83,8 +91,12 @@ def test_version_and_missing_data() -> None:
 def test_overrides_parse_yaml_values() -> None:
     cfg = config_from_dict(
         BASE,
-        ["train.lr=0.05", "train.compression.enabled=true", "sampler.fanouts=[5, 5, 5]",
-         "model.num_layers=3"],
+        [
+            "train.lr=0.05",
+            "train.compression.enabled=true",
+            "sampler.fanouts=[5, 5, 5]",
+            "model.num_layers=3",
+        ],
     )
     assert cfg.train.lr == 0.05
     assert cfg.train.compression.enabled is True
@@ -92,9 +104,9 @@ def test_overrides_parse_yaml_values() -> None:
 
 
 def test_override_unknown_key_and_bad_syntax() -> None:
-    with pytest.raises(ConfigError, match="did you mean 'train.epochs'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'train\.epochs'"):
         apply_overrides({}, ["train.epoch=3"], "x.yaml")
-    with pytest.raises(ConfigError, match="key.path=value"):
+    with pytest.raises(ConfigError, match=r"key\.path=value"):
         apply_overrides({}, ["train.epochs"], "x.yaml")
 
 

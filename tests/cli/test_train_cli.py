@@ -67,7 +67,10 @@ def test_train_evaluate_recommend(config: Path, capsys: pytest.CaptureFixture[st
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_no_folder(
-    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], override: str,
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    override: str,
     expected: str,
 ) -> None:
     out_dir = tmp_path / "out"
@@ -80,10 +83,22 @@ def test_bad_input_is_one_line_exit_2_and_no_folder(
     assert not out_dir.exists()
 
 
-def test_checkpoint_from_another_config(config: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_checkpoint_from_another_config(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out_dir = tmp_path / "run"
     assert run(["train", str(config), "--out", str(out_dir), "--no-progress"], capsys)[0] == 0
-    code, _, err = run(["train", str(config), "--out", str(out_dir), "--resume",
-                        "--set", "train.lr=0.3", "--no-progress"], capsys)
+    code, _, err = run(
+        [
+            "train",
+            str(config),
+            "--out",
+            str(out_dir),
+            "--resume",
+            "--set",
+            "train.lr=0.3",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 2 and "another configuration" in err and len(err.strip().splitlines()) == 1

@@ -22,8 +22,11 @@ def graphs(draw: st.DrawFn) -> CSRGraph:
     dst = draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
     symmetric = draw(st.booleans())
     return CSRGraph.from_edges(
-        np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64), n,
-        symmetrize=symmetric, dedupe=True,
+        np.array(src, dtype=np.int64),
+        np.array(dst, dtype=np.int64),
+        n,
+        symmetrize=symmetric,
+        dedupe=True,
     )
 
 
@@ -88,8 +91,9 @@ def test_gcn_matches_pyg_gcnconv() -> None:
     with torch.no_grad():
         ref = torch.relu(model.convs[0](x, ei))
         ref = model.convs[1](ref, ei)
-        torch.testing.assert_close(model(GraphInput(graph.adj_t(), None, x)), ref, atol=1e-5,
-                                   rtol=1e-4)
+        torch.testing.assert_close(
+            model(GraphInput(graph.adj_t(), None, x)), ref, atol=1e-5, rtol=1e-4
+        )
 
 
 def test_graphsage_matches_pyg_sageconv() -> None:
@@ -99,8 +103,9 @@ def test_graphsage_matches_pyg_sageconv() -> None:
     ei = graph.edge_index()
     with torch.no_grad():
         ref = model.convs[1](torch.relu(model.convs[0](x, ei)), ei)
-        torch.testing.assert_close(model(GraphInput(graph.adj_t(), None, x)), ref, atol=1e-5,
-                                   rtol=1e-4)
+        torch.testing.assert_close(
+            model(GraphInput(graph.adj_t(), None, x)), ref, atol=1e-5, rtol=1e-4
+        )
 
 
 def test_lightgcn_matches_pyg_lightgcn() -> None:
@@ -112,8 +117,10 @@ def test_lightgcn_matches_pyg_lightgcn() -> None:
     with torch.no_grad():
         ref.embedding.weight.copy_(model.embedding.weight)
         torch.testing.assert_close(
-            model(GraphInput(graph.adj_t())), ref.get_embedding(graph.edge_index()),
-            atol=1e-5, rtol=1e-4,
+            model(GraphInput(graph.adj_t())),
+            ref.get_embedding(graph.edge_index()),
+            atol=1e-5,
+            rtol=1e-4,
         )
 
 
@@ -127,8 +134,9 @@ def test_pinsage_uses_weights() -> None:
         adj.crow_indices(), adj.col_indices(), torch.rand(adj.values().numel()), adj.shape
     )
     with torch.no_grad():
-        assert not torch.allclose(model(GraphInput(adj, None, x)),
-                                  model(GraphInput(weighted, None, x)))
+        assert not torch.allclose(
+            model(GraphInput(adj, None, x)), model(GraphInput(weighted, None, x))
+        )
 
 
 def test_gat_runs_and_is_not_layerwise() -> None:

@@ -24,9 +24,15 @@ def two_communities(n: int = 60, seed: int = 0) -> tuple[CSRGraph, torch.Tensor,
 def make_task(batch_size: int = 8) -> NodeClassificationTask:
     graph, x, labels = two_communities()
     split = np.tile(np.array([1, 2, 3], dtype=np.int8), 20)
-    cfg = config_from_dict({"version": 1, "data": {"path": "unused"},
-                            "model": {"name": "gcn"}, "task": {"kind": "node_classification"},
-                            "train": {"batch_size": batch_size}})
+    cfg = config_from_dict(
+        {
+            "version": 1,
+            "data": {"path": "unused"},
+            "model": {"name": "gcn"},
+            "task": {"kind": "node_classification"},
+            "train": {"batch_size": batch_size},
+        }
+    )
     return NodeClassificationTask(graph, x, labels, split, cfg)
 
 
@@ -41,8 +47,12 @@ def test_batches_cover_train_nodes_once_per_epoch() -> None:
 def test_training_reaches_high_accuracy_on_separable_communities() -> None:
     task = make_task(batch_size=64)
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name="gcn", hidden_dim=8, num_layers=2, dropout=0.0),
-                        num_nodes=task.num_nodes, in_dim=task.in_dim, out_dim=task.out_dim)
+    model = build_model(
+        ModelConfig(name="gcn", hidden_dim=8, num_layers=2, dropout=0.0),
+        num_nodes=task.num_nodes,
+        in_dim=task.in_dim,
+        out_dim=task.out_dim,
+    )
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     for _ in range(40):
         opt.zero_grad()
@@ -57,7 +67,13 @@ def test_unlabelled_nodes_are_left_out() -> None:
     graph, x, labels = two_communities()
     labels = labels.copy()
     labels[:10] = -1
-    cfg = config_from_dict({"version": 1, "data": {"path": "unused"}, "model": {"name": "gcn"},
-                            "task": {"kind": "node_classification"}})
+    cfg = config_from_dict(
+        {
+            "version": 1,
+            "data": {"path": "unused"},
+            "model": {"name": "gcn"},
+            "task": {"kind": "node_classification"},
+        }
+    )
     task = NodeClassificationTask(graph, x, labels, np.ones(60, dtype=np.int8), cfg)
     assert task.train_nodes.min() >= 10 and task.out_dim == 2

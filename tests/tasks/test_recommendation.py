@@ -28,9 +28,13 @@ def interactions(num_users: int = 30, num_items: int = 20, per_user: int = 6, se
 
 def make_task(**train: object) -> RecommendationTask:
     cfg = config_from_dict(
-        {"version": 1, "data": {"path": "unused"},
-         "model": {"name": "lightgcn", "embedding_dim": 8, "num_layers": 2},
-         "train": {"batch_size": 16, **train}, "task": {"k": 5}}
+        {
+            "version": 1,
+            "data": {"path": "unused"},
+            "model": {"name": "lightgcn", "embedding_dim": 8, "num_layers": 2},
+            "train": {"batch_size": 16, **train},
+            "task": {"k": 5},
+        }
     )
     train_pairs, test_pairs = interactions()
     return RecommendationTask(30, 20, train_pairs, test_pairs, cfg)
@@ -54,9 +58,7 @@ def test_batches_are_deterministic_and_cover_the_epoch() -> None:
     for x, y in zip(a, b, strict=True):
         for key in x:
             assert torch.equal(x[key], y[key])
-    pairs = sorted(
-        (int(u), int(p)) for t in a for u, p in zip(t["users"], t["pos"], strict=True)
-    )
+    pairs = sorted((int(u), int(p)) for t in a for u, p in zip(t["users"], t["pos"], strict=True))
     expected = sorted(
         zip(task.train_users.tolist(), (task.train_items + task.num_users).tolist(), strict=True)
     )
@@ -105,8 +107,12 @@ def test_bpr_loss_prefers_positives_and_hard_negatives_are_used() -> None:
     from dsgraph.models.registry import build_model
 
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name="lightgcn", embedding_dim=8, num_layers=2),
-                        num_nodes=task.num_nodes, in_dim=0, out_dim=8)
+    model = build_model(
+        ModelConfig(name="lightgcn", embedding_dim=8, num_layers=2),
+        num_nodes=task.num_nodes,
+        in_dim=0,
+        out_dim=8,
+    )
     batch = task.batch(0, 0)
     loss = task.loss(model, batch)
     assert loss.ndim == 0 and torch.isfinite(loss)

@@ -20,12 +20,24 @@ def write_config(tmp_path: Path, data: Path) -> Path:
     raw = {
         "version": 1,
         "data": {"path": str(data)},
-        "model": {"name": "graphsage", "embedding_dim": 16, "hidden_dim": 16, "num_layers": 2,
-                  "dropout": 0.2},
+        "model": {
+            "name": "graphsage",
+            "embedding_dim": 16,
+            "hidden_dim": 16,
+            "num_layers": 2,
+            "dropout": 0.2,
+        },
         "task": {"kind": "recommendation", "negatives": "popularity", "hard_negatives": 0.25},
-        "train": {"epochs": 12, "batch_size": 256, "lr": 0.01, "precision": "fp32",
-                  "threads": 1, "seed": 7, "checkpoint_every": 4,
-                  "compression": {"enabled": True, "ratio": 0.05, "min_numel": 64}},
+        "train": {
+            "epochs": 12,
+            "batch_size": 256,
+            "lr": 0.01,
+            "precision": "fp32",
+            "threads": 1,
+            "seed": 7,
+            "checkpoint_every": 4,
+            "compression": {"enabled": True, "ratio": 0.05, "min_numel": 64},
+        },
         "output": {"plots": False},
     }
     path = tmp_path / "resume.yaml"
@@ -36,9 +48,19 @@ def write_config(tmp_path: Path, data: Path) -> Path:
 def run_cli(*args: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [sys.executable, "-c", "from dsgraph.cli import main; main()", "train", *args,
-         "--no-progress"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from dsgraph.cli import main; main()",
+            "train",
+            *args,
+            "--no-progress",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -83,7 +105,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
     ra, rb = a["compression"]["memory"], b["compression"]["memory"]
     assert ra.keys() == rb.keys()
     steps_logged = [
-        line for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+        line
+        for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
         if '"kind": "step"' in line
     ]
     assert len(steps_logged) == full_steps

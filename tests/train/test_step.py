@@ -18,14 +18,19 @@ def make(model_name: str = "graphsage"):
     rng = np.random.default_rng(0)
     users = np.repeat(np.arange(40), 5)
     items = rng.integers(0, 30, users.size)
-    cfg = config_from_dict({"version": 1, "data": {"path": "unused"},
-                            "model": {"name": model_name, "embedding_dim": 16, "hidden_dim": 16,
-                                      "num_layers": 2},
-                            "train": {"batch_size": 64}})
+    cfg = config_from_dict(
+        {
+            "version": 1,
+            "data": {"path": "unused"},
+            "model": {"name": model_name, "embedding_dim": 16, "hidden_dim": 16, "num_layers": 2},
+            "train": {"batch_size": 64},
+        }
+    )
     task = RecommendationTask(40, 30, (users, items), (users[:10], items[:10]), cfg)
     torch.manual_seed(0)
-    model = build_model(ModelConfig(**cfg.model.model_dump()), num_nodes=task.num_nodes,
-                        in_dim=0, out_dim=16)
+    model = build_model(
+        ModelConfig(**cfg.model.model_dump()), num_nodes=task.num_nodes, in_dim=0, out_dim=16
+    )
     return task, model
 
 
@@ -48,7 +53,7 @@ def test_guard_skip_leaves_parameters_and_forces_fp32() -> None:
     step = TrainStep(model, task, precision, LossGuard(warmup_steps=0))
     original = task.loss
 
-    def nan_loss(m, b):  # noqa: ANN001, ANN202 - a deliberately broken loss
+    def nan_loss(m, b):  # a deliberately broken loss
         return original(m, b) * float("nan")
 
     task.loss = nan_loss
@@ -76,8 +81,9 @@ def test_compression_sparsifies_gradients_with_error_feedback() -> None:
 
 def test_collect_payloads_gives_dense_payloads_and_embedding_rows() -> None:
     task, model = make()
-    step = TrainStep(model, task, PrecisionPolicy("fp32"), compress_embeddings=False,
-                     collect_payloads=True)
+    step = TrainStep(
+        model, task, PrecisionPolicy("fp32"), compress_embeddings=False, collect_payloads=True
+    )
     batch = task.batch(0, 0)
     out = step.compute(batch, 0)
     ids, rows = out.sparse_rows["embedding.weight"]
