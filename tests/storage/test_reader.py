@@ -278,3 +278,33 @@ def test_copy_of_dataset_reads_the_same(small_dataset: tuple[Path, dict], tmp_pa
     shutil.copytree(path, tmp_path / "copy")
     g1, g2 = read_dataset(path).graph, read_dataset(tmp_path / "copy").graph
     assert np.array_equal(g1.indices, g2.indices)
+
+
+def test_raw_edges_are_loaded_lazily(small_dataset: tuple[Path, dict]) -> None:
+    ds = read_dataset(small_dataset[0])
+    assert "src" not in vars(ds.edges) and "weight" not in vars(ds.edges)
+    assert ds.edges.src.size == 300
+    assert "src" in vars(ds.edges)
+
+
+def test_bad_id_under_edge_split_filter_names_global_row(tmp_path: Path) -> None:
+    src, dst = np.arange(40) % 8, (np.arange(40) + 1) % 8
+    write_dataset(
+        tmp_path / "s",
+        src=src,
+        dst=dst,
+        num_nodes=8,
+        directed=False,
+        name="s",
+        edge_split=np.where(np.arange(40) % 2 == 0, 1, 3),
+        row_group_size=16,
+    )
+    ds = read_dataset(tmp_path / "s")
+    table = pq.read_table(tmp_path / "s" / "edges.parquet")
+    bad = table.column("src").to_numpy().copy()
+    bad[37] = 99
+    table = table.set_column(0, "src", pa.array(bad))
+    pq.write_table(table, tmp_path / "s" / "edges.parquet", row_group_size=16)
+    ds.edges = type(ds.edges)(tmp_path / "s" / "edges.parquet", 40)
+    with pytest.raises(DatasetError, match=r"'src' row 37: node id 99"):
+        ds.graph_for_edge_split("train")
