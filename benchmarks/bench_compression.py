@@ -105,6 +105,9 @@ def measure_ratio(x: np.ndarray, ratio: float, repeats: int, seed: int, advance)
     seconds = seconds[1:]  # the first step allocates the residual buffer
     idx = first.payloads[0].indices  # first step: no residual yet, so comparable to exact
     add("EF step (compress_model)", (float(np.median(seconds)), seconds), idx, first.bytes_sent)
+    baseline = rows[0]["median_ms"]  # torch.topk
+    for r in rows:
+        r["speedup_vs_torch_topk"] = baseline / r["median_ms"]
     return rows
 
 
