@@ -96,8 +96,14 @@ def fill_proxy_graph(
     proxy_ptr: np.ndarray,
     out_indptr: np.ndarray,
     out_indices: np.ndarray,
+    weights: np.ndarray,
+    out_weights: np.ndarray,
+    has_w: bool,
 ) -> None:
-    """Write the proxy graph's adjacency (ordinary rows, then proxy rows) into ``out_indices``."""
+    """Write the proxy graph (ordinary rows, then proxy rows) into ``out_indices``.
+
+    With ``has_w`` each entry's weight is copied from ``weights`` to ``out_weights``.
+    """
     num_active = node_ids.size
     pos = 0
     for i in range(num_active):
@@ -108,6 +114,8 @@ def fill_proxy_graph(
                 out_indices[pos] = num_active + proxy_of(hub_rank, proxy_ptr, v, u)
             else:
                 out_indices[pos] = new_id[v]
+            if has_w:
+                out_weights[pos] = weights[j]
             pos += 1
     cursor = out_indptr[num_active:-1].copy()
     for h in hub_ids:
@@ -118,6 +126,8 @@ def fill_proxy_graph(
                 out_indices[cursor[q]] = num_active + proxy_of(hub_rank, proxy_ptr, u, h)
             else:
                 out_indices[cursor[q]] = new_id[u]
+            if has_w:
+                out_weights[cursor[q]] = weights[j]
             cursor[q] += 1
 
 

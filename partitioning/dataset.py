@@ -24,6 +24,7 @@ def partition_dataset(
     halo_hops: int = 1,
     ufactor: int = 30,
     seed: int = 0,
+    edge_weights: bool = False,
     on_part: Callable[[int], None] | None = None,
 ) -> tuple[PartitionResult, PartitionMetrics]:
     """Read dataset ``data``, partition its graph and write the parts to ``out`` atomically.
@@ -43,6 +44,7 @@ def partition_dataset(
         train_mask=train,
         ufactor=ufactor,
         seed=seed,
+        edge_weights=edge_weights,
     )
     metrics = evaluate(graph, result, train)
     features = None if dataset.features is None else np.asarray(dataset.features.numpy())

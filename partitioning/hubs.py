@@ -55,6 +55,7 @@ class ProxyGraph:
     hub_ids: np.ndarray
     proxy_ptr: np.ndarray
     hub_rank: np.ndarray
+    weights: np.ndarray | None = None
 
     @property
     def num_active(self) -> int:
@@ -88,10 +89,14 @@ class ProxyGraph:
         )
 
 
-def split_hubs(sym: CSRGraph, threshold: int | None) -> ProxyGraph:
+def split_hubs(
+    sym: CSRGraph, threshold: int | None, edge_weights: np.ndarray | None = None
+) -> ProxyGraph:
     """Build the proxy graph of the symmetric, self-loop-free, duplicate-free graph ``sym``.
 
     ``threshold=None`` splits nothing (METIS then sees the graph minus its isolated nodes).
+    ``edge_weights`` (int64, one per entry of ``sym``) are carried to the proxy graph's
+    ``weights``.
     """
     n = sym.num_nodes
     deg = sym.degrees()
@@ -112,7 +117,22 @@ def split_hubs(sym: CSRGraph, threshold: int | None) -> ProxyGraph:
     np.cumsum(proxy_deg, out=indptr[node_ids.size + 1 :])
     indptr[node_ids.size + 1 :] += indptr[node_ids.size]
     indices = np.empty(int(indptr[-1]), dtype=np.int64)
+    has_w = edge_weights is not None
+    weights = np.empty(indices.size if has_w else 0, dtype=np.int64)
     K.fill_proxy_graph(
-        sym.indptr, sym.indices, node_ids, new_id, hub_ids, hub_rank, proxy_ptr, indptr, indices
+        sym.indptr,
+        sym.indices,
+        node_ids,
+        new_id,
+        hub_ids,
+        hub_rank,
+        proxy_ptr,
+        indptr,
+        indices,
+        edge_weights if has_w else np.empty(0, np.int64),
+        weights,
+        has_w,
     )
-    return ProxyGraph(indptr, indices, node_ids, hub_ids, proxy_ptr, hub_rank)
+    return ProxyGraph(
+        indptr, indices, node_ids, hub_ids, proxy_ptr, hub_rank, weights if has_w else None
+    )

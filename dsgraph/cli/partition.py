@@ -32,6 +32,9 @@ def partition_cmd(
     halo_hops: Annotated[int, typer.Option(help="hops of halo nodes kept per part")] = 1,
     ufactor: Annotated[int, typer.Option(help="allowed imbalance in 1/1000 (30 → 3%)")] = 30,
     seed: Annotated[int, typer.Option(help="METIS seed; same seed → same partition")] = 0,
+    edge_weights: Annotated[
+        bool, typer.Option("--edge-weights", help="METIS minimises cut edge weight")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="output directory (default DATA.parts/K)")
     ] = None,
@@ -60,6 +63,7 @@ def partition_cmd(
             halo_hops=halo_hops,
             ufactor=ufactor,
             seed=seed,
+            edge_weights=edge_weights,
             on_part=lambda _: bar.advance(task),
         )
     seconds = time.perf_counter() - t0

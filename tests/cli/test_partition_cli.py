@@ -106,3 +106,30 @@ def test_bad_arguments_exit_2_with_one_line(
 def test_missing_dataset_is_a_clear_error(tmp_path: Path, capsys) -> None:
     code, _, err = run(["partition", str(tmp_path / "nope"), "--parts", "2"], capsys)
     assert code == 2 and "nope" in err
+
+
+def test_edge_weights_flag_on_movielens(
+    movielens_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dsgraph.storage.converters.movielens import convert_movielens
+
+    data = convert_movielens(movielens_dir, tmp_path / "ml")
+    code, out, err = run(
+        [
+            "partition",
+            str(data),
+            "-k",
+            "4",
+            "--edge-weights",
+            "--json",
+            "--out",
+            str(tmp_path / "ml.parts"),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["num_nodes"] == 943 + 1682 and metrics["num_edges"] == 200_000
+    assert metrics["vertex_imbalance"] <= 0.05
+    local = load_partition(tmp_path / "ml.parts", 0)
+    assert local.graph.weights is not None

@@ -226,3 +226,33 @@ def test_hub_edges_follow_their_neighbour_when_the_hub_is_there(rmat_graph):
     follows = edge_part[sel][has_copy_there] == result.owner[dst[sel]][has_copy_there]
     assert has_copy_there.sum() > 0
     assert follows.mean() > 0.97
+
+
+def test_edge_weights_steer_metis_away_from_heavy_edges():
+    # Four planted groups: sparse heavy edges inside groups, denser light edges between them.
+    rng = np.random.default_rng(0)
+    n, groups = 400, 4
+    group = np.arange(n) % groups
+    src, dst = rng.integers(0, n, 6000), rng.integers(0, n, 6000)
+    inside = group[src] == group[dst]
+    keep = inside | (rng.random(src.size) < 0.5)
+    src, dst, inside = src[keep], dst[keep], inside[keep]
+    weight = np.where(inside, 50.0, 1.0).astype(np.float32)
+    graph = CSRGraph.from_edges(
+        src, dst, n, weight, symmetrize=True, drop_self_loops=True, dedupe=True
+    )
+
+    def cut_weight(result) -> float:
+        s, d = graph.edges()
+        return float(graph.weights[result.owner[s] != result.owner[d]].sum())
+
+    plain = partition(graph, groups, hub_threshold=None, seed=0)
+    weighted = partition(graph, groups, hub_threshold=None, seed=0, edge_weights=True)
+    assert cut_weight(weighted) < 0.5 * cut_weight(plain)
+    split = partition(graph, groups, hub_threshold=20, seed=0, edge_weights=True)
+    check_hub_shares(graph, split)
+
+
+def test_edge_weights_need_a_weighted_graph(rmat_graph):
+    with pytest.raises(PartitionError, match="needs a weighted graph"):
+        partition(rmat_graph, 2, edge_weights=True)
