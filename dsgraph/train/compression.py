@@ -13,8 +13,9 @@ Distributed Machine Learning", ICDCS 2021):
   optimizer step, so a single-process run updates exactly as a worker's push would.
 
 Selection is deterministic: the k largest ``|x|``, ties broken by the lower flat index, indices in
-ascending order. Large tensors take a sampled-threshold fast path (estimate the threshold from a
-~1% sample, one scan, trim to exactly k) that returns the same entries as the exact path.
+ascending order; zeros are never sent (a gradient with fewer than k non-zeros sends them all).
+Large tensors take a sampled-threshold fast path (estimate the threshold from a ~1% sample, one
+scan, trim to exactly k) that returns the same entries as the exact path.
 """
 
 from __future__ import annotations
@@ -128,16 +129,25 @@ def _keep_top(abs_vals: np.ndarray, k: int) -> np.ndarray:
 def topk_exact(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k of a flat float array by magnitude: (int32 ascending indices, values).
 
-    Costs a full partition of ``n`` magnitudes; NaN entries are never selected.
+    Zeros are never selected (they carry nothing), so an array with fewer than k non-zeros gives
+    all of them; NaN entries are never selected either. Costs one partition of the magnitudes
+    (of the non-zero ones only when the array is mostly zeros, as embedding gradients are).
     """
-    n = x.size
-    if k >= n:
-        return np.arange(n, dtype=np.int32), x.copy()
     if k <= 0:
         return np.empty(0, np.int32), np.empty(0, x.dtype)
     abs_vals = np.abs(x)
-    abs_vals[np.isnan(abs_vals)] = -1.0
-    idx = np.flatnonzero(_keep_top(abs_vals, k)).astype(np.int32)
+    nonzero_mask = abs_vals > 0  # NaN > 0 is False
+    nnz = int(np.count_nonzero(nonzero_mask))
+    if nnz <= k:
+        idx = np.flatnonzero(nonzero_mask)
+    elif 2 * nnz <= x.size:
+        nonzero = np.flatnonzero(nonzero_mask)
+        idx = nonzero[_keep_top(abs_vals[nonzero], k)]
+    else:
+        # nnz > k, so the k-th largest magnitude is > 0 and zeros/NaN (as -1) never make the cut
+        abs_vals[np.isnan(abs_vals)] = -1.0
+        idx = np.flatnonzero(_keep_top(abs_vals, k))
+    idx = idx.astype(np.int32)
     return idx, x[idx]
 
 
@@ -188,7 +198,7 @@ def _flat_fp32(tensor: torch.Tensor) -> np.ndarray:
 
 
 class TopKCompressor:
-    """Keep the k = ceil(ratio * n) largest-magnitude entries of a tensor.
+    """Keep the k = ceil(ratio * n) largest-magnitude non-zero entries of a tensor.
 
     Args:
         ratio: fraction of entries sent (0 < ratio <= 1). 0.01–0.05 is typical; with error
@@ -227,7 +237,7 @@ class TopKCompressor:
         self._samples: dict[int, np.ndarray] = {}
 
     def k_for(self, numel: int, ratio: float | None = None) -> int:
-        """Number of entries kept for a tensor of ``numel`` entries: ceil(ratio · numel)."""
+        """Entries kept for a tensor of ``numel`` entries: ceil(ratio · numel) (fewer if zeros)."""
         r = self.ratio if ratio is None else ratio
         return min(numel, max(1, math.ceil(r * numel))) if numel else 0
 
