@@ -3,7 +3,7 @@
 Entry points (imported lazily so ``import partitioning`` stays cheap)::
 
     partition(graph, k, *, hub_threshold=1000, balance="nodes+edges", train_mask=None,
-              ufactor=30, seed=0) -> PartitionResult
+              ufactor=30, seed=0, method="auto", edge_weights=False) -> PartitionResult
     random_partition(graph, k, *, seed=0) -> PartitionResult       # hash baseline
     evaluate(graph, result, train_mask=None) -> PartitionMetrics    # cut, imbalance, volume
     write_partitioned(out, graph, result, *, halo_hops=1, features=None, labels=None,

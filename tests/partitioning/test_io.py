@@ -143,3 +143,19 @@ def test_cora_partitioned_dataset(cora_raw, tmp_path):
         np.testing.assert_array_equal(local.labels, ds.labels[local.local_to_global])
         total_owned += local.num_owned
     assert total_owned == 2708
+
+
+def test_book_opens_lazily_and_names_missing_files(rmat_graph, tmp_path):
+    out = write_partitioned(tmp_path / "p", rmat_graph, partition(rmat_graph, 2, hub_threshold=30))
+    (out / "book.parquet").unlink()
+    book = PartitionBook(out)  # reads meta.json only
+    assert book.num_parts == 2 and book.num_nodes == rmat_graph.num_nodes
+    assert book.hubs.num_hubs > 0  # hubs.parquet is still there
+    with pytest.raises(DatasetError, match=r"book\.parquet is missing"):
+        book.owner(np.array([0]))
+
+
+def test_progress_callback_sees_every_part(rmat_graph, tmp_path):
+    seen = []
+    write_partitioned(tmp_path / "p", rmat_graph, partition(rmat_graph, 3), on_part=seen.append)
+    assert seen == [0, 1, 2]
