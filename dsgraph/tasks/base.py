@@ -7,6 +7,7 @@ uninterrupted run would have seen, and a worker actor can produce any batch on d
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,8 +60,16 @@ def batch_rng(seed: int, epoch: int, index: int, stream: int = 0) -> np.random.G
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The deterministic shuffle of ``n`` training examples for ``epoch``."""
-    return batch_rng(seed, epoch, -1 & 0xFFFFFFFF, stream=1).permutation(n)
+    """The deterministic shuffle of ``n`` training examples for ``epoch`` (read-only, cached)."""
+    return _cached_permutation(n, seed, epoch)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    # Every batch of an epoch slices the same permutation; draw it once per epoch.
+    perm = batch_rng(seed, epoch, -1 & 0xFFFFFFFF, stream=1).permutation(n)
+    perm.flags.writeable = False
+    return perm
 
 
 def adj_from_graph(graph: Any) -> Tensor:
