@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -21,27 +20,27 @@ def embed_cmd(
     run_dir: Annotated[Path, typer.Argument(help="training run folder (dsgraph train)")],
     parts: Annotated[str | None, typer.Option("--parts", help=PARTS_HELP)] = None,
 ) -> None:
-    """Compute every node's embedding layer-wise and write RUN_DIR/embeddings.parquet."""
+    """Compute every node's embedding layer-wise and write RUN_DIR/embeddings.parquet.
+
+    Updates applied earlier with ``dsgraph update`` (the run's event log) are included.
+    """
     from rich.console import Console
 
-    from dsgraph.inference.run import load_run, write_run_embeddings
-    from dsgraph.serve.service import build_engine
+    from dsgraph.serve.service import InferenceService
 
     console = Console()
-    with console.status("loading the run (model, checkpoint, graph)"):
-        loaded = load_run(run_dir)
-        engine = build_engine(loaded, parts)
-    with console.status("layer-wise full-graph inference"):
-        t0 = time.perf_counter()
-        emb = engine.full_inference()
-        seconds = time.perf_counter() - t0
-    path = write_run_embeddings(run_dir, emb, loaded.node_type)
-    where = "1 process" if parts is None else f"{engine.num_parts} PartitionActors"
+    with console.status("loading the run and running layer-wise full-graph inference"):
+        service = InferenceService(run_dir, parts=parts, log=False)
+    path = service.write_embeddings()
+    emb = service.engine.embeddings()
+    where = "1 process" if parts is None else f"{service.engine.num_parts} PartitionActors"
+    replayed = f", {service.replayed} logged events re-applied" if service.replayed else ""
     console.print(
-        f"embedded {emb.shape[0]:,} nodes × {emb.shape[1]} in {seconds:.2f}s ({where}) → {path}"
+        f"embedded {emb.shape[0]:,} nodes × {emb.shape[1]} in {service.full_seconds:.2f}s "
+        f"({where}{replayed}) → {path}"
     )
     if parts is not None:
-        engine.shutdown()
+        service.engine.shutdown()
 
 
 @app.command("update")

@@ -12,6 +12,7 @@ driver only reads the small step summaries.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -170,9 +171,12 @@ class PartitionEngine:
         )
         dim = next(v.shape[1] for _, v in parts if v.ndim == 2 and v.shape[0])
         emb = torch.zeros((self.num_nodes, dim), dtype=torch.float32)
-        for ids, vals in parts:
-            if ids.size:
-                emb[torch.from_numpy(ids)] = torch.from_numpy(vals)
+        with warnings.catch_warnings():
+            # arrays from the object store are read-only; they are only read here
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            for ids, vals in parts:
+                if ids.size:
+                    emb[torch.from_numpy(ids)] = torch.from_numpy(vals)
         self._emb = emb
         return emb
 
@@ -282,7 +286,7 @@ class PartitionEngine:
         return out
 
     def _store(self, stats: WaveStats) -> torch.Tensor:
-        emb = torch.from_numpy(np.asarray(stats.embeddings, dtype=np.float32))
+        emb = torch.from_numpy(np.array(stats.embeddings, dtype=np.float32))
         if stats.node_ids.size == 0:
             return emb.reshape(0, self._emb.shape[1])
         if self._emb.shape[0] < self.num_nodes:

@@ -131,6 +131,25 @@ class DynamicAdjacency:
         np.cumsum(np.bincount(seg, minlength=self.num_nodes), out=indptr[1:])
         return indptr, nbrs[order], w[order]
 
+    def row_lengths(self, nodes: np.ndarray) -> np.ndarray:
+        """Number of entries in each row of ``nodes`` (int64)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        out = np.zeros(nodes.size, dtype=np.int64)
+        base = nodes < self._base_n
+        out[base] = self._indptr[nodes[base] + 1] - self._indptr[nodes[base]]
+        for i in np.flatnonzero(self._overridden[nodes]).tolist():
+            out[i] = self._rows[int(nodes[i])][0].size
+        return out
+
+    def base_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The frozen base ``(indptr, indices, weights, rows)``; see :meth:`replaced_rows`."""
+        return self._indptr, self._indices, self._weights, self._base_n
+
+    def replaced_rows(self) -> np.ndarray:
+        """Rows whose base version is stale: overridden rows and rows added after the base."""
+        over = np.flatnonzero(self._overridden[: min(self._base_n, self.num_nodes)])
+        return np.concatenate([over, np.arange(self._base_n, self.num_nodes, dtype=np.int64)])
+
     def compact(self) -> None:
         """Fold the overrides into a new base (keeps gathers vectorised after many events)."""
         self._indptr, self._indices, self._weights = self.to_csr()

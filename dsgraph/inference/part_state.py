@@ -183,6 +183,7 @@ class PartState:
 
         self.subscribers: dict[int, set[int]] = {}
         self._subs: tuple[np.ndarray, np.ndarray] | None = None
+        self._base_adj: tuple[np.ndarray, torch.Tensor] | None = None
         for g, p in zip(
             np.asarray(init.sub_nodes).tolist(), np.asarray(init.sub_parts).tolist(), strict=True
         ):
@@ -219,9 +220,8 @@ class PartState:
         self.new_subs: list[tuple[int, int]] = []
         self.new_nodes: set[int] = set()  # no previous value to compare with: always "changed"
         self.deferred = np.empty(0, dtype=np.int64)
-        self._dense_layer = -1
         self.recomputed = 0
-        self._full_adj: torch.Tensor | None = None
+        self._use_full_sums = -1  # layer whose sums _prepare_full_sums computed
         self._halo_changed: dict[int, list[np.ndarray]] = {}
         self._partials_in: set[int] = set()
 
@@ -385,7 +385,7 @@ class PartState:
         """Σ over held in-edges of ``lids`` of edge factor · m^layer(source), [n, d]."""
         m = self.m[layer]
         d = m.shape[1]
-        if (self.full or self._dense_layer == layer) and self._full_adj is not None:
+        if self._use_full_sums == layer:
             return self._full_sums[torch.from_numpy(lids)]
         seg, src, w = self.in_adj.gather(lids)
         out = torch.zeros((lids.size, d), dtype=torch.float32)
@@ -396,10 +396,22 @@ class PartState:
         return out
 
     def _prepare_full_sums(self, layer: int) -> None:
-        indptr, indices, w = self.in_adj.to_csr()
-        adj = sparse_csr(indptr, indices, self.spec.edge_values(w), self.n)
-        self._full_adj = adj
-        self._full_sums = adj @ self.m[layer][: self.n]
+        """Message sums of every local row: one sparse product over the frozen base rows,
+        then the rows events replaced (and rows added since) gathered one by one."""
+        indptr, indices, w, base_n = self.in_adj.base_csr()
+        if self._base_adj is None or self._base_adj[0] is not indices:
+            adj = sparse_csr(indptr, indices, self.spec.edge_values(w), base_n)
+            self._base_adj = (indices, adj)
+        adj = self._base_adj[1]
+        m = self.m[layer]
+        sums = torch.zeros((self.n, m.shape[1]), dtype=torch.float32)
+        sums[:base_n] = adj @ m[:base_n]
+        self._full_sums = sums
+        fix = self.in_adj.replaced_rows()
+        self._use_full_sums = -1  # the replaced rows are gathered
+        if fix.size:
+            sums[torch.from_numpy(fix)] = self._local_sums(layer, fix)
+        self._use_full_sums = layer
 
     def _update_owned(self, layer: int, lids: np.ndarray) -> np.ndarray:
         """Recompute h^{layer+1} of owned ``lids``; return the ids whose value changed."""
@@ -573,11 +585,10 @@ class PartState:
             if targets.size > DENSE_FRACTION * self.n:
                 # most of the part changes: one sparse product beats gathering row by row
                 self._prepare_full_sums(layer)
-                self._dense_layer = layer
         owned_t = self.owned[targets]
         mirror_t = targets[~owned_t]
         if self.full:
-            mirror_t = mirror_t[np.diff(self.in_adj.to_csr()[0])[mirror_t] > 0]
+            mirror_t = mirror_t[self.in_adj.row_lengths(mirror_t) > 0]
         self._send_partials(mails, layer, mirror_t)
         own = targets[owned_t]
         self.deferred = own[self.hub[own]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,13 @@ class InferenceService:
         self.engine = build_engine(self.loaded, parts)
         self.log = log
         self.lock = threading.Lock()
+        t0 = time.perf_counter()
         self.engine.full_inference()
+        self.full_seconds = time.perf_counter() - t0
+        self.replayed = 0
         for batch in read_event_log(self.run_dir):
             self.engine.apply(batch)
+            self.replayed += len(batch)
 
     @property
     def is_recommender(self) -> bool:

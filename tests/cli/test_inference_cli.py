@@ -87,3 +87,23 @@ def test_update_names_a_malformed_event_file(run_dir, tmp_path, capsys):
     assert run_cli(["update", str(run_dir), "--events", str(bad)]) == 2
     assert "not a readable Parquet file" in capsys.readouterr().err
     assert run_cli(["update", str(run_dir), "--events", str(tmp_path / "nope.parquet")]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_embed_on_partition_actors_from_a_partitioned_dataset(run_dir, tmp_path):
+    """``dsgraph partition`` the run's data, then ``dsgraph embed --parts`` on 4 actors."""
+    from dsgraph.inference.run import load_run
+
+    current = read_embeddings(run_dir)  # includes the updates logged by the tests above
+    data = load_run(run_dir).config.data.path
+    parts = tmp_path / "parts"
+    assert run_cli(["partition", str(data), "--parts", "4", "--out", str(parts)]) == 0
+    try:
+        assert run_cli(["embed", str(run_dir), "--parts", str(parts)]) == 0
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+    assert np.abs(read_embeddings(run_dir) - current).max() <= 1e-5
