@@ -198,10 +198,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small version (< 1 minute)")
     parser.add_argument("--scale", type=int, default=None, help="R-MAT scale (default 20)")
-    parser.add_argument("--events", type=int, default=None, help="insertions per case")
+    parser.add_argument(
+        "--events", type=int, default=None, help="insertions per case, recommender data"
+    )
+    parser.add_argument("--rmat-events", type=int, default=None, help="insertions per case, R-MAT")
     args = parser.parse_args()
     scale = args.scale or (13 if args.quick else 20)
     events = args.events or (20 if args.quick else 200)
+    rmat_events = args.rmat_events or (20 if args.quick else 30)
     repeats = 2 if args.quick else 3
 
     from rich.console import Console
@@ -222,7 +226,7 @@ def main() -> None:
             rows += bench_dataset("recommender", graph, node_type, events, repeats, log)
             log(f"generating R-MAT scale {scale}")
             rmat = rmat_graph(scale)
-            rows += bench_dataset(f"rmat-{scale}", rmat, None, events, repeats, log)
+            rows += bench_dataset(f"rmat-{scale}", rmat, None, rmat_events, repeats, log)
     finally:
         stop(session)
     rec = [r for r in rows if r["dataset"] == "recommender"]
@@ -244,7 +248,13 @@ def main() -> None:
         "bench_incremental",
         rows,
         "Incremental updates and distributed full-graph inference (2-layer LightGCN, 4 parts)",
-        extra={"quick": args.quick, "rmat_scale": scale, "events": events, "targets": targets},
+        extra={
+            "quick": args.quick,
+            "rmat_scale": scale,
+            "events": events,
+            "rmat_events": rmat_events,
+            "targets": targets,
+        },
     )
     for name, ok in targets.items():
         print(f"{'PASS' if ok else 'MISS'}  {name}")
