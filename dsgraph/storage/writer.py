@@ -28,7 +28,9 @@ from dsgraph.storage.schema import (
     DatasetMeta,
 )
 
-EDGE_ROW_GROUP = 1 << 20
+# 2**18 rows = 2 MiB per int64 column: the streamed CSR build decodes one group at a time, so
+# this bounds its working memory (larger groups read no faster, see bench_storage.py).
+EDGE_ROW_GROUP = 1 << 18
 # Edge ids are near-random integers that compress poorly; skipping compression keeps the read
 # path close to a plain memory copy (see benchmarks/bench_storage.py).
 EDGE_COMPRESSION = "none"
