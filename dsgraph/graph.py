@@ -354,7 +354,21 @@ class CSRBuilder:
             indptr = K.compact_rows(indptr, indices, w_arg, has_w, drop_self_loops, dedupe, mode)
             e = int(indptr[-1])
             if e < indices.size:
-                indices = indices[:e].copy()
-                weights = weights[:e].copy() if has_w else None
+                self._indices = self._weights = None  # drop the builder's references
+                indices = _shrink(indices, e)
+                weights = _shrink(weights, e) if has_w else None
         self._cursor = self._indptr = self._indices = self._weights = None
         return CSRGraph(indptr, indices, weights)
+
+
+def _shrink(arr: np.ndarray, size: int) -> np.ndarray:
+    """First ``size`` entries of ``arr``, shrunk in place (realloc) when ``arr`` owns its data.
+
+    De-duplication of a symmetrised graph can drop up to half the slots; shrinking in place
+    avoids holding the old and the new array at once.
+    """
+    try:
+        arr.resize(size, refcheck=False)
+        return arr
+    except ValueError:  # a view or a shared buffer: fall back to a copy
+        return arr[:size].copy()
