@@ -221,7 +221,7 @@ class PartitionEngine:
         self.seq += 1
         start = {p: ("apply_events", (self.seq, evs)) for p, evs in routed.items() if evs}
         stats = self.driver.run(start) if start else WaveStats()
-        if not self._all_ready():
+        if not stats.all_ready:  # a part restarted: its embeddings must be recomputed
             self.recover()
             stats.node_ids = np.arange(self.num_nodes, dtype=np.int64)
             stats.embeddings = self._emb[: self.num_nodes].numpy()
@@ -297,11 +297,6 @@ class PartitionEngine:
         return emb
 
     # ------------------------------------------------------------------ durability
-    def _all_ready(self) -> bool:
-        if self.backend != "ray":
-            return True
-        return all(s["ready"] for s in self.status())
-
     def status(self) -> list[dict[str, Any]]:
         """Each actor's part id, last sequence number, readiness and process id."""
         if self.backend != "ray":

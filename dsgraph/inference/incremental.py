@@ -72,6 +72,7 @@ class WaveStats:
     recomputed: int = 0
     messages: int = 0
     calls: int = 0
+    all_ready: bool = True  # False when a part answered without its embeddings (restarted)
     node_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     embeddings: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
 
@@ -127,6 +128,7 @@ class WaveDriver:
             sums = self.t.summaries([handles[p] for p in sorted(handles)])
             for s in sums:
                 stats.messages += s.rows_sent
+                stats.all_ready &= s.ready
                 for d in s.dests:
                     pending.setdefault(d, []).append(self.t.mail(handles[s.part], d))
             return sums
@@ -136,6 +138,7 @@ class WaveDriver:
         stats.calls += len(first)
         for s in self.t.summaries([first[p] for p in sorted(first)]):
             stats.messages += s.rows_sent
+            stats.all_ready &= s.ready
             for d in s.dests:
                 pending.setdefault(d, []).append(self.t.mail(first[s.part], d))
         sums = step(set(start) | set(pending), "exchange")

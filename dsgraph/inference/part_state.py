@@ -541,6 +541,8 @@ class PartState:
     def exchange(self, *inbox: Mail | None) -> tuple:
         """Combine hub degrees, recompute h^0 and scales, send layer-0 messages (and every
         layer's current messages to new subscribers)."""
+        if self._lost():
+            return self._summary(self._new_mails())
         self._ingest(inbox)
         mails = self._new_mails()
         if self.full:
@@ -571,6 +573,8 @@ class PartState:
 
     def layer_step(self, layer: int, *inbox: Mail | None) -> tuple:
         """Aggregate layer ``layer``: send hub partials to masters, update non-hub owned nodes."""
+        if self._lost():
+            return self._summary(self._new_mails())
         self._ingest(inbox)
         mails = self._new_mails()
         if self.full:
@@ -614,6 +618,8 @@ class PartState:
 
     def finish_layer(self, layer: int, *inbox: Mail | None) -> tuple:
         """Combine hub partials at their masters and update the hubs."""
+        if self._lost():
+            return self._summary(self._new_mails())
         self._ingest(inbox)
         mails = self._new_mails()
         partials = np.fromiter(self._partials_in, np.int64, len(self._partials_in))
@@ -630,6 +636,11 @@ class PartState:
             mails, active=bool(self.struct_dirty or self.changed_now.size or self.D.size)
         )
 
+    def _lost(self) -> bool:
+        """True in an incremental wave when this part has no embeddings (it restarted): it
+        keeps the structure current and waits for the full wave that recovery runs."""
+        return not self.ready and not self.full
+
     def _advance(self, mails: list[Mail | None], layer: int, deferred: bool) -> tuple:
         self.changed_now = self.changed_next
         active = bool(self.struct_dirty or self.changed_now.size or self.D.size)
@@ -637,6 +648,9 @@ class PartState:
 
     def finish_wave(self) -> tuple[np.ndarray, np.ndarray, int]:
         """End the wave: (global ids, final embeddings) of touched owned nodes, recomputed."""
+        if self._lost():
+            self._reset_wave()
+            return np.empty(0, np.int64), np.empty((0, 0), np.float32), 0
         lids = np.flatnonzero(self.touched[: self.n] & self.owned[: self.n])
         rec = self.recomputed
         full = self.full

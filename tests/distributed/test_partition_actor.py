@@ -136,6 +136,17 @@ def test_event_batches_match_full_recompute_and_killed_actor_recovers(engine, hu
     assert (after - before).abs().max().item() <= TOL
     ref = layerwise_inference(model, oracle.graph(), oracle.x)
     assert (after - ref).abs().max().item() <= TOL
+    # a part that dies between batches is noticed by the next wave it takes part in
+    victim = int(eng.owner[2])
+    ray.kill(eng.actors[victim], no_restart=False)
+    u = 2
+    v = next(int(w) for w in rng.permutation(eng.num_nodes) if w != u and not eng.has_edge(u, w))
+    result = eng.apply([AddEdge(u, v)])
+    assert not result.rejected
+    oracle.apply([AddEdge(u, v)])
+    ref = layerwise_inference(model, oracle.graph(), oracle.x)
+    assert (eng.embeddings() - ref).abs().max().item() <= TOL
+    assert result.node_ids.size == eng.num_nodes  # recovery recomputed everything
     # and it keeps working after the restart
     events = random_batch(rng, eng, 4)
     result = eng.apply(events)

@@ -81,7 +81,7 @@ def check_equal(engine: IncrementalEngine, model, oracle: Oracle) -> None:
     assert (got - ref).abs().max().item() <= TOL
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**31 - 1),
     kind=st.sampled_from(["sage", "gcn", "lightgcn"]),

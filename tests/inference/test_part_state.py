@@ -112,7 +112,7 @@ def features_of(engine) -> torch.Tensor:
     return torch.stack([rows[i] for i in range(engine.num_nodes)])
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**31 - 1),
     kind=st.sampled_from(["sage", "gcn", "lightgcn"]),
