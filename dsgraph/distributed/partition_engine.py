@@ -77,7 +77,8 @@ class PartitionEngine:
     None the graph is partitioned with METIS and hub splitting (``hub_threshold``). Hubs (nodes
     split by the partitioner) keep a master; parts holding some of their in-edges are mirrors
     that send partial sums. ``log_dir`` enables per-part event logs and snapshots (restart
-    recovery); ``backend`` is ``"ray"`` (one actor per part, Ray must be initialised — see
+    recovery within this engine's life; logs of an earlier engine there are removed).
+    ``backend`` is ``"ray"`` (one actor per part, Ray must be initialised — see
     :mod:`dsgraph.distributed.cluster`) or ``"local"``.
     """
 
@@ -128,7 +129,7 @@ class PartitionEngine:
             # when it restarts an actor
             self._model_ref = ray.put(self.model)
             self._init_refs = [ray.put(init) for init in inits]
-            log = None if log_dir is None else str(Path(log_dir))
+            log = None if log_dir is None else str(self._fresh_log_dir(Path(log_dir)))
             self.actors = [
                 PartitionActor.options(num_cpus=0).remote(
                     ref, self._model_ref, log, threads_per_part
@@ -141,6 +142,14 @@ class PartitionEngine:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
         self.driver = WaveDriver(self.transport, self.num_layers)
         del src, dst
+
+    @staticmethod
+    def _fresh_log_dir(log_dir: Path) -> Path:
+        """Remove part logs and snapshots of an earlier engine: they describe another start."""
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for old in [*log_dir.glob("part-*.events.jsonl"), *log_dir.glob("part-*.snapshot.pkl")]:
+            old.unlink()
+        return log_dir
 
     @staticmethod
     def _assignment(
