@@ -64,3 +64,20 @@ def test_first_level_quadrant_frequencies() -> None:
 def test_bad_parameters_raise(kwargs: dict) -> None:
     with pytest.raises(GraphFormatError):
         rmat_edges(**kwargs)
+
+
+def test_source_coverage_matches_the_rmat_expectation() -> None:
+    # A node whose id has k one-bits is the source of one edge with probability
+    # p_k = (a+b)^(scale-k) (c+d)^k, so E[#nodes with out-edges] = Σ C(scale,k) (1-(1-p_k)^E).
+    from math import comb
+
+    scale, ef = 14, 16
+    num_edges = ef << scale
+    src, _ = rmat_edges(scale, ef, seed=11)
+    ab = 0.57 + 0.19
+    expected = sum(
+        comb(scale, k) * (1 - (1 - ab ** (scale - k) * (1 - ab) ** k) ** num_edges)
+        for k in range(scale + 1)
+    )
+    observed = np.unique(src).size
+    assert abs(observed - expected) < 0.015 * expected  # seed-to-seed spread is ≈ 0.5 %
