@@ -4,7 +4,9 @@ Targets (issue 2), on 2**20 nodes × 16 directed edges per node:
 - Parquet read → CSR ≤ 1.5 × (np.load of the same src/dst arrays + the same CSR build);
 - peak RSS of the Parquet read ≤ 2 × final CSR bytes + raw edge array bytes.
 Both arms build the same directed CSR (``read_dataset(...).graph`` vs ``CSRGraph.from_edges``);
-timings interleave the arms and take medians; peak RSS is measured in fresh subprocesses.
+timings interleave the arms and take medians; peak RSS (rise of the kernel's high-water mark over
+the process after imports) is measured in fresh subprocesses. The same rows read as an undirected
+dataset (symmetrised, de-duplicated CSR) are reported for information.
 
 Run: ``flock /tmp/dsgraph-bench.lock .venv/bin/python benchmarks/bench_storage.py [--quick]``.
 """
@@ -46,11 +48,12 @@ CSRGraph.from_edges(np.array([0, 1]), np.array([1, 0]), 2)
 with open("/proc/self/clear_refs", "w") as fh:
     fh.write("5")
 base = status_kib("VmRSS:") * 1024
-if arm == "parquet":
-    g = read_dataset(os.path.join(work, "ds"), load_features=False).graph
+if arm.startswith("parquet"):
+    name = "ds" if arm == "parquet" else "ds_undirected"
+    g = read_dataset(os.path.join(work, name), load_features=False).graph
 else:
     src, dst = np.load(os.path.join(work, "src.npy")), np.load(os.path.join(work, "dst.npy"))
-    g = CSRGraph.from_edges(src, dst, n)
+    g = CSRGraph.from_edges(src, dst, n, symmetrize=arm != "npload")
 peak = status_kib("VmHWM:") * 1024
 print(json.dumps({"base": base, "peak": peak, "csr_bytes": g.nbytes, "edges": g.num_edges}))
 """
@@ -119,8 +122,34 @@ def main() -> None:
         num_edges = g_np.num_edges
         del g_np
 
+        # Undirected: the same rows read as an undirected dataset → symmetrised, de-duplicated
+        # CSR, against np.load + from_edges(symmetrize=True).
+        write_dataset(
+            work / "ds_undirected",
+            src=np.load(work / "src.npy"),
+            dst=np.load(work / "dst.npy"),
+            num_nodes=n,
+            directed=False,
+            name="bench-undirected",
+        )
+        t_pq_u, t_np_u = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            g_u = read_dataset(work / "ds_undirected", load_features=False).graph
+            t_pq_u.append(time.perf_counter() - t0)
+            del g_u
+            t0 = time.perf_counter()
+            s, d = np.load(work / "src.npy"), np.load(work / "dst.npy")
+            g_u = CSRGraph.from_edges(s, d, n, symmetrize=True)
+            t_np_u.append(time.perf_counter() - t0)
+            del s, d
+        csr_bytes_u, num_edges_u = g_u.nbytes, g_u.num_edges
+        del g_u
+
         rss_pq = measure_rss(work, "parquet", n)
         rss_np = measure_rss(work, "npload", n)
+        rss_pq_u = measure_rss(work, "parquet_undirected", n)
+        rss_np_u = measure_rss(work, "npload_undirected", n)
         disk_pq = sum(f.stat().st_size for f in (work / "ds").iterdir())
         disk_np = (work / "src.npy").stat().st_size + (work / "dst.npy").stat().st_size
     finally:
@@ -157,6 +186,22 @@ def main() -> None:
             "edges_per_s": num_rows / med(t_build),
         },
         {"arm": "np.load alone", "read_to_csr_s": med(t_load)},
+        {
+            "arm": "undirected: parquet → symmetrised CSR",
+            "read_to_csr_s": med(t_pq_u),
+            "edges_per_s": num_rows / med(t_pq_u),
+            "peak_rss_mib": rss_pq_u["peak"] / mib,
+            "process_rss_before_mib": rss_pq_u["base"] / mib,
+            "rss_increase_mib": (rss_pq_u["peak"] - rss_pq_u["base"]) / mib,
+        },
+        {
+            "arm": "undirected: np.load + from_edges(symmetrize)",
+            "read_to_csr_s": med(t_np_u),
+            "edges_per_s": num_rows / med(t_np_u),
+            "peak_rss_mib": rss_np_u["peak"] / mib,
+            "process_rss_before_mib": rss_np_u["base"] / mib,
+            "rss_increase_mib": (rss_np_u["peak"] - rss_np_u["base"]) / mib,
+        },
     ]
     rss_increase = rss_pq["peak"] - rss_pq["base"]
     extra = {
@@ -170,7 +215,20 @@ def main() -> None:
             "generate_s": gen_s,
         },
         "threads": threads,
-        "runs_s": {"parquet": t_pq, "npload_csr": t_np, "build": t_build, "npload": t_load},
+        "runs_s": {
+            "parquet": t_pq,
+            "npload_csr": t_np,
+            "build": t_build,
+            "npload": t_load,
+            "parquet_undirected": t_pq_u,
+            "npload_csr_undirected": t_np_u,
+        },
+        "undirected": {
+            "csr_edges": num_edges_u,
+            "csr_mib": csr_bytes_u / mib,
+            "read_ratio": med(t_pq_u) / med(t_np_u),
+            "rss_increase_over_csr": (rss_pq_u["peak"] - rss_pq_u["base"]) / csr_bytes_u,
+        },
         "repeats": repeats,
         "quick": args.quick,
         "targets": {
