@@ -52,23 +52,25 @@ class RecordingTransport(LocalTransport):
         return m
 
 
-def hub_graph(rng, n: int, undirected: bool = True) -> CSRGraph:
+def hub_graph(rng, n: int, undirected: bool = True, weighted: bool = False) -> CSRGraph:
     """Random graph where nodes 0 and 1 are hubs (many in-edges from every part)."""
     m = 3 * n
     src, dst = rng.integers(0, n, m), rng.integers(0, n, m)
     dst[:n] = 0
     dst[n : 2 * n] = 1
+    w = rng.uniform(0.5, 2.0, m).astype(np.float32) if weighted else None
     return CSRGraph.from_edges(
-        src, dst, n, symmetrize=undirected, drop_self_loops=True, dedupe=True
+        src, dst, n, w, symmetrize=undirected, drop_self_loops=True, dedupe=True
     )
 
 
-def make_engine(kind, graph, x, owner, undirected):
+def make_engine(kind, graph, x, owner, undirected, weighted=False):
     model = {
         "sage": lambda: SageModel(FEAT, hidden=8),
         "gcn": lambda: GcnModel(FEAT, hidden=8),
         "lightgcn": lambda: LightGcnModel(graph.num_nodes, dim=6),
     }[kind]()
+    model.edge_weighted = weighted
     engine = PartitionEngine(
         model,
         graph,
@@ -120,21 +122,23 @@ def features_of(engine) -> torch.Tensor:
     n=st.integers(12, 40),
     batches=st.integers(1, 3),
     dense=st.booleans(),
+    weighted=st.booleans(),
 )
 def test_four_parts_with_hub_mirrors_match_full_recompute(
-    seed, kind, undirected, n, batches, dense
+    seed, kind, undirected, n, batches, dense, weighted
 ):
+    """``weighted``: edge weights enter degrees and sums (partial degrees at mirrors)."""
     with dense_layers(dense):
-        _four_parts(seed, kind, undirected, n, batches)
+        _four_parts(seed, kind, undirected, n, batches, weighted)
 
 
-def _four_parts(seed, kind, undirected, n, batches):
+def _four_parts(seed, kind, undirected, n, batches, weighted):
     rng = np.random.default_rng(seed)
-    graph = hub_graph(rng, n, undirected)
+    graph = hub_graph(rng, n, undirected, weighted)
     x = None if kind == "lightgcn" else torch.from_numpy(rng.normal(size=(n, FEAT))).float()
     owner = rng.integers(0, 4, n)
     owner[:4] = np.arange(4)  # every part owns something
-    model, engine = make_engine(kind, graph, x, owner, undirected)
+    model, engine = make_engine(kind, graph, x, owner, undirected, weighted)
     assert engine.hub[:2].all()
     emb = engine.full_inference()
     assert (emb - layerwise_inference(model, graph, x)).abs().max() <= TOL
@@ -148,7 +152,8 @@ def _four_parts(seed, kind, undirected, n, batches):
             hub = int(rng.integers(0, 2))
             if rng.random() < 0.3:
                 u, v = (v, hub) if rng.random() < 0.5 else (hub, v)
-            events.append(RemoveEdge(u, v) if engine.has_edge(u, v) else AddEdge(u, v))
+            w = float(rng.uniform(0.5, 2.0)) if weighted else 1.0
+            events.append(RemoveEdge(u, v) if engine.has_edge(u, v) else AddEdge(u, v, w))
         if x is not None:
             events.append(UpdateFeatures(int(rng.integers(0, n)), rng.normal(size=FEAT)))
             events.append(AddNode(features=rng.normal(size=FEAT)))
