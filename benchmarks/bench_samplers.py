@@ -215,19 +215,28 @@ def fanout_rows(g: CSRGraph, scale: int, batches: int, threads: tuple[int, ...])
         def run_loader(loader=loader):
             return sum(int(b.edge_index.size(1)) for b in loader)
 
-        t0 = time.perf_counter()
-        edges = with_threads(t, run_loader)
-        sec = time.perf_counter() - t0
-        rows.append(
-            {
-                "graph": f"rmat-2^{scale}",
-                "sampler": "PyG NodeLoader + DsgraphSampler",
-                "mode": f"fanout {fanouts}",
-                "threads": t,
-                "batches_per_s": len(loader) / sec,
-                "sampled_edges_per_s": edges / sec,
-            }
-        )
+        # PyG's tensor ops use torch's own thread pool, which competes with Numba's for the
+        # same cores: measured with torch's default and with one torch thread.
+        default_torch_threads = torch.get_num_threads()
+        for torch_threads in sorted({default_torch_threads, 1}, reverse=True):
+            torch.set_num_threads(torch_threads)
+            try:
+                t0 = time.perf_counter()
+                edges = with_threads(t, run_loader)
+                sec = time.perf_counter() - t0
+            finally:
+                torch.set_num_threads(default_torch_threads)
+            rows.append(
+                {
+                    "graph": f"rmat-2^{scale}",
+                    "sampler": "PyG NodeLoader + DsgraphSampler",
+                    "mode": f"fanout {fanouts}",
+                    "threads": t,
+                    "torch_threads": torch_threads,
+                    "batches_per_s": len(loader) / sec,
+                    "sampled_edges_per_s": edges / sec,
+                }
+            )
     return rows
 
 

@@ -74,7 +74,7 @@ def train_cora(
             loss = F.cross_entropy(out, batch.y[: batch.batch_size])
             loss.backward()
             opt.step()
-            total_loss += float(loss) * batch.batch_size
+            total_loss += loss.item() * batch.batch_size
         val = evaluate(model, val_loader)
         if val > best_val:
             best_val, test_at_best = val, evaluate(model, test_loader)

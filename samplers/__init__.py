@@ -1,7 +1,8 @@
 """Seeded Numba samplers over :class:`dsgraph.graph.CSRGraph`.
 
 Random walks (uniform, degree-weighted, edge-weighted, node2vec, restarts), PinSAGE importance
-neighbourhoods and GraphSAGE fan-out sampling; :mod:`samplers.pyg` adapts them to PyG loaders.
+neighbourhoods, GraphSAGE fan-out sampling and walks across partitions; :mod:`samplers.pyg`
+adapts them to PyG loaders, :mod:`samplers.export` writes Parquet.
 Classes are imported on first use so that ``import samplers`` does not load Numba.
 """
 
@@ -16,6 +17,7 @@ _EXPORTS = {
     "ImportanceNeighbors": "samplers.pinsage",
     "NeighborSampler": "samplers.neighbor",
     "SampledSubgraph": "samplers.neighbor",
+    "PartitionedWalkSampler": "samplers.partitioned",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -220,22 +220,27 @@ def random_walks(
 
 @njit(cache=True, nogil=True, parallel=True)
 def pointer_chase(indptr, indices, starts, walk_length, n_blocks, out):
-    """Latency floor: per start, ``walk_length`` dependent reads of indptr then indices.
+    """Latency floor: a one-walk-at-a-time walk reduced to its dependent reads.
 
-    No randomness, and each chain's first read depends on the previous chain's last one, so
-    every read waits for the one before: the speed limit of a sampler that runs one walk at a
-    time. Starts are split into ``n_blocks`` contiguous blocks (one per thread); ``out[i]``
-    is chain i's last node.
+    Per step it reads ``indptr[v]`` and then ``indices[e]`` at an offset hashed from (v, walk,
+    step), so it touches the same arrays with the same locality as a uniform walk but has no
+    random stream to keep. Each chain's first read depends on the previous chain's last one,
+    so every read waits for the one before. Starts are split into ``n_blocks`` contiguous
+    blocks (one per thread); ``out[i]`` is chain i's last node.
     """
     n = starts.size
-    num_edges = indices.size
     for b in prange(n_blocks):
         last = np.int64(0)
         for i in range(b * n // n_blocks, (b + 1) * n // n_blocks):
             # `last >> 62` is 0 (ids are small) but the compiler cannot know: it chains the reads.
             v = np.int64(starts[i]) + (last >> 62)
-            for step in range(walk_length):
-                e = (indptr[v] + step) % num_edges
-                v = np.int64(indices[e])
+            h = stream_start(np.uint64(i), v)
+            for _ in range(walk_length):
+                lo = indptr[v]
+                deg = indptr[v + 1] - lo
+                if deg == 0:
+                    break
+                h, word = next_word(h)
+                v = np.int64(indices[lo + below(word ^ np.uint64(v), deg)])
             out[i] = v
             last = v

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -119,15 +120,40 @@ class NeighborSampler:
             tables = build_tables(graph, edge_weights=graph.weights, table="alias")
             self._prob, self._alias = tables.prob, tables.alias
         self._weights = graph.weights if self.weighted else _EMPTY_F32
+        self._scratch = threading.local()
 
     def sample(self, seeds: np.ndarray, epoch: int = 0) -> SampledSubgraph:
         """Sample the multi-hop neighbourhood of ``seeds`` (unique node ids)."""
         check_nonneg_int(epoch, "epoch")
         seeds = check_seeds(seeds, self.graph, "seeds")
+        new_id = self._take_scratch()
+        result = self._sample(seeds, epoch, new_id)  # on error the scratch is simply dropped
+        self._scratch.new_id = new_id  # every entry is back to −1
+        return result
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_scratch"]  # thread-local scratch is not picklable (spawned loader workers)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._scratch = threading.local()
+
+    def _take_scratch(self) -> np.ndarray:
+        # A global-id → local-id map of −1s, reused across calls (allocating N entries per batch
+        # costs milliseconds on large graphs); one per thread, so concurrent calls are safe.
+        new_id = getattr(self._scratch, "new_id", None)
+        self._scratch.new_id = None
+        if new_id is None:
+            new_id = np.full(self.graph.num_nodes, -1, dtype=np.int64)
+        return new_id
+
+    def _sample(self, seeds: np.ndarray, epoch: int, new_id: np.ndarray) -> SampledSubgraph:
         g = self.graph
-        new_id = np.full(g.num_nodes, -1, dtype=np.int64)
         new_id[seeds] = np.arange(seeds.size)
-        if np.count_nonzero(new_id >= 0) != seeds.size:
+        if np.unique(seeds).size != seeds.size:
+            new_id[seeds] = -1
             dup = _first_duplicate(seeds)
             raise SamplerError(f"seeds must be unique: row {dup} repeats node {int(seeds[dup])}")
         key = key_for(self.seed, epoch)
@@ -139,11 +165,11 @@ class NeighborSampler:
         n_nodes_per_hop, n_edges_per_hop = [int(seeds.size)], []
         for hop, fanout in enumerate(self.fanouts):
             frontier = nodes[frontier_lo:frontier_hi]
+            # Fan-out −1 takes every edge once, whatever `replace` says.
             k = int(g.degrees().max(initial=0)) if fanout == -1 else fanout
+            replace = self.replace and fanout != -1
             counts = np.empty(frontier.size, dtype=np.int64)
-            KN.count_samples(
-                g.indptr, self._weights, self.weighted, frontier, k, self.replace, counts
-            )
+            KN.count_samples(g.indptr, self._weights, self.weighted, frontier, k, replace, counts)
             offsets = np.zeros(frontier.size + 1, dtype=np.int64)
             np.cumsum(counts, out=offsets[1:])
             sampled = np.empty(int(offsets[-1]), dtype=np.int64)
@@ -161,7 +187,7 @@ class NeighborSampler:
                 frontier,
                 offsets,
                 k,
-                self.replace,
+                replace,
                 key,
                 hop,
                 sampled,
@@ -178,6 +204,7 @@ class NeighborSampler:
             n_nodes_per_hop.append(int(new_total - num_nodes))
             n_edges_per_hop.append(int(sampled.size))
             frontier_lo, frontier_hi, num_nodes = num_nodes, new_total, new_total
+        new_id[nodes[:num_nodes]] = -1
         return SampledSubgraph(
             nodes=nodes[:num_nodes].copy(),
             num_seeds=int(seeds.size),

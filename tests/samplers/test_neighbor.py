@@ -67,9 +67,10 @@ def test_large_fanout_uses_selection_sampling_without_duplicates():
 
 def test_fanout_minus_one_takes_every_edge():
     g = CSRGraph.from_edges([0, 0, 0, 1], [1, 2, 3, 2], 4)
-    sub = NeighborSampler(g, [-1, -1]).sample(np.array([0]))
-    assert sub.nodes.tolist() == [0, 1, 2, 3]
-    assert sub.num_sampled_edges == [3, 1]
+    for replace in (False, True):
+        sub = NeighborSampler(g, [-1, -1], replace=replace).sample(np.array([0]))
+        assert sub.nodes.tolist() == [0, 1, 2, 3]
+        assert sub.num_sampled_edges == [3, 1]
 
 
 def _stars(num_stars: int, weights: list[float]) -> CSRGraph:
@@ -191,3 +192,20 @@ def test_parallel_and_serial_fill_agree():
     np.testing.assert_array_equal(outs[0], outs[1])
     sub = NeighborSampler(g, [7, 3], seed=1).sample(frontier)
     _check_subgraph(g, sub, frontier, [7, 3], False)
+
+
+def test_reused_scratch_and_pickling_keep_results():
+    import pickle
+
+    rng = np.random.default_rng(5)
+    g = CSRGraph.from_edges(rng.integers(0, 500, 5000), rng.integers(0, 500, 5000), 500)
+    sampler = NeighborSampler(g, [4, 4], seed=1)
+    first = sampler.sample(np.arange(50))
+    with pytest.raises(SamplerError):
+        sampler.sample(np.array([3, 3]))
+    sampler.sample(np.arange(100, 300))
+    again = sampler.sample(np.arange(50))
+    copy = pickle.loads(pickle.dumps(sampler)).sample(np.arange(50))
+    for other in (again, copy):
+        np.testing.assert_array_equal(first.nodes, other.nodes)
+        np.testing.assert_array_equal(first.edge, other.edge)
