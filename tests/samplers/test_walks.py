@@ -214,3 +214,12 @@ def test_bad_starts_name_the_row():
         RandomWalkSampler(g, 3).walk(np.array([0, 5]))
     with pytest.raises(SamplerError, match="integer"):
         RandomWalkSampler(g, 3).walk(np.array([0.5]))
+
+
+def test_output_converts_to_torch_without_copy():
+    import torch
+
+    g = star_with_tails()
+    walks = RandomWalkSampler(g, 4).walk(np.arange(8))
+    tensor = torch.from_numpy(walks)
+    assert tensor.dtype == torch.int64 and tensor.data_ptr() == walks.ctypes.data
