@@ -64,3 +64,18 @@ def test_walks_follow_global_edges_and_parts_own_their_nodes():
         assert b < 0 or g.has_edge(int(a), int(b))
     again, _ = sampler.walk(starts)
     assert np.array_equal(nodes, again)
+
+
+def test_hub_reached_mid_walk_keeps_the_unsplit_law():
+    g = _hub_graph(False)
+    result, parts = _parts(g)
+    sampler = PartitionedWalkSampler(parts, result.owner, 2, seed=3)
+    starts = np.tile(np.arange(1, g.num_nodes), 300)
+    nodes, _ = sampler.walk(starts)
+    via_hub = nodes[nodes[:, 1] == 0]
+    counts = np.bincount(via_hub[:, 2], minlength=g.num_nodes)
+    expected = np.zeros(g.num_nodes)
+    expected[g.neighbors(0)] = via_hub.shape[0] / g.degrees()[0]
+    assert counts[expected == 0].sum() == 0
+    support = expected > 0
+    assert chisquare(counts[support], expected[support]).pvalue > 0.001
