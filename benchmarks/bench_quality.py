@@ -77,7 +77,8 @@ def bench_cora(args: argparse.Namespace, tmp: Path) -> list[dict]:
         if args.quick and variant not in ("fp32", "bf16", "top-k 5% EF"):
             continue
         accs, secs = [], []
-        for seed in range(args.cora_seeds):
+        seeds = args.cora_seeds if variant == "fp32" else args.variant_seeds or args.cora_seeds
+        for seed in range(seeds):
             cfg = cora_config(data, args.threads, seed, extra)
             result = train(cfg, tmp / f"cora-{variant}-{seed}".replace(" ", "_"), progress=False)
             accs.append(100 * result.final["test_accuracy"])
@@ -144,7 +145,8 @@ def bench_movielens(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], di
         if args.quick and variant not in ("fp32", "top-k 5% EF"):
             continue
         recalls, ndcgs, reach, secs = [], [], [], []
-        for seed in range(args.ml_seeds):
+        seeds = args.ml_seeds if variant == "fp32" else args.variant_seeds or args.ml_seeds
+        for seed in range(seeds):
             run = tmp / f"ml-{variant}-{seed}".replace(" ", "_")
             result = train(ml_config(data, args, seed, extra), run, progress=False)
             baseline = baseline or result.baseline
@@ -294,6 +296,9 @@ def main() -> None:
     parser.add_argument("--cora-seeds", type=int, help="seeds per Cora variant (default 10)")
     parser.add_argument("--ml-seeds", type=int, help="seeds per MovieLens variant (default 3)")
     parser.add_argument("--pyg-epochs", type=int, help="epochs of PyG's LightGCN (default 10)")
+    parser.add_argument(
+        "--variant-seeds", type=int, help="seeds of the bf16/Top-K variants (default: as fp32)"
+    )
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"shared datasets not found at {SHARED}")
