@@ -121,6 +121,7 @@ class NeighborSampler:
             self._prob, self._alias = tables.prob, tables.alias
         self._weights = graph.weights if self.weighted else _EMPTY_F32
         self._scratch = threading.local()
+        self._max_degree = int(graph.degrees().max(initial=0))
 
     def sample(self, seeds: np.ndarray, epoch: int = 0) -> SampledSubgraph:
         """Sample the multi-hop neighbourhood of ``seeds`` (unique node ids)."""
@@ -166,7 +167,7 @@ class NeighborSampler:
         for hop, fanout in enumerate(self.fanouts):
             frontier = nodes[frontier_lo:frontier_hi]
             # Fan-out −1 takes every edge once, whatever `replace` says.
-            k = int(g.degrees().max(initial=0)) if fanout == -1 else fanout
+            k = self._max_degree if fanout == -1 else fanout
             replace = self.replace and fanout != -1
             counts = np.empty(frontier.size, dtype=np.int64)
             KN.count_samples(g.indptr, self._weights, self.weighted, frontier, k, replace, counts)
