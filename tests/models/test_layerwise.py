@@ -179,3 +179,24 @@ def test_embeddings_for_featureless_nodes_are_learnable() -> None:
     assert model.embedding is not None and model.embedding.weight.requires_grad
     assert model.embedding_parameter_names() == ["embedding.weight"]
     assert make("graphsage", 10, 12).embedding is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(graph=graphs(), aggregation=st.sampled_from(["mean", "sym", "sum"]), loops=st.booleans())
+def test_aggregate_backward_through_cached_transpose(
+    graph: CSRGraph, aggregation: str, loops: bool
+) -> None:
+    """Gradients through the prepared transpose equal autograd's own CSR backward."""
+    from dsgraph.models.base import aggregate, transpose_csr
+
+    adj = normalized_adj(graph.adj_t(), aggregation, loops)
+    x = torch.randn(graph.num_nodes, 4, requires_grad=True)
+    weight = torch.randn(graph.num_nodes, 4)
+    (aggregate(adj, x, transpose_csr(adj)) * weight).sum().backward()
+    fast = x.grad.clone()
+    x.grad = None
+    (aggregate(adj, x) * weight).sum().backward()
+    torch.testing.assert_close(fast, x.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        adj.to_dense() @ x.detach(), aggregate(adj, x.detach()), rtol=1e-5, atol=1e-6
+    )
