@@ -11,6 +11,10 @@ reported separately from a cold cache). All rows come from one run:
 * Fan-out sampling, 1024 seeds, [10, 10] and [15, 10, 5]: NeighborSampler and the PyG path
   (NodeLoader + DsgraphSampler, including relabelling and Data construction).
 
+Columns: ``table_build_s`` is dsgraph's alias/CDF build or PecanPy's warm preprocessing;
+``prep_first_call_s`` the same PecanPy step including its JIT; ``identical`` (last row of each
+walk mode) says whether walks matched with interleaving off at 1 thread and on at 2 threads.
+
     flock /tmp/dsgraph-bench.lock .venv/bin/python benchmarks/bench_samplers.py [--quick]
 """
 
@@ -118,7 +122,7 @@ def walk_rows(g: CSRGraph, scale: int, repeats: int, threads: tuple[int, ...]) -
         some = starts[: min(starts.size, 50_000)]
         a = with_threads(1, sampler.walk, some, in_flight=1)
         b = with_threads(max(threads), sampler.walk, some, in_flight=64)
-        rows[-1]["identical_1thread_vs_2threads_interleaved"] = bool(np.array_equal(a, b))
+        rows[-1]["identical"] = bool(np.array_equal(a, b))
     return rows
 
 
@@ -162,7 +166,7 @@ def pecanpy_rows(g: CSRGraph, scale: int, repeats: int, threads: tuple[int, ...]
             "walks": r["walks"],
             "steps_per_s": r["steps_per_s"],
             "table_build_s": r["preprocess_s"],
-            "pecanpy_preprocess_first_call_s": r["preprocess_first_call_s"],
+            "prep_first_call_s": r["preprocess_first_call_s"],
         }
         for r in raw
     ]
@@ -359,7 +363,7 @@ def evaluate_targets(rows: list[dict], scale: int) -> dict[str, dict]:
         )
         for f in FANOUTS
     ]
-    identical = [r.get("identical_1thread_vs_2threads_interleaved") for r in rows]
+    identical = [r.get("identical") for r in rows]
     return {
         "uniform / pecanpy FirstOrderUnweighted": ratio(
             _pick(rows, scale, d, "uniform", 2),
