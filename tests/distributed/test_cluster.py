@@ -81,3 +81,39 @@ def test_unreachable_address_fails_fast_and_clearly(address: str) -> None:
 def test_malformed_address_is_rejected() -> None:
     with pytest.raises(ClusterError, match="allowed"):
         start(ClusterSettings(address="not-an-address"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_shuts_down_the_local_instance(tmp_path) -> None:
+    """SIGINT inside ``with cluster(...)`` leaves through the context manager: Ray is stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(
+        "import time\n"
+        "import ray\n"
+        "from dsgraph.distributed.cluster import ClusterSettings, cluster\n"
+        "try:\n"
+        "    with cluster(ClusterSettings(num_cpus=1, object_store_mb=128)):\n"
+        "        print('up', flush=True)\n"
+        "        time.sleep(60)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', ray.is_initialized(), flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    assert proc.stdout is not None
+    deadline = time.time() + 120
+    while "up" not in proc.stdout.readline():
+        assert time.time() < deadline, "Ray did not start"
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert any("raylet" in " ".join(c.cmdline()) for c in children if c.is_running())
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert "interrupted False" in out
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not [p for p in alive if "raylet" in " ".join(p.cmdline())]
