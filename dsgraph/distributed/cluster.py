@@ -84,6 +84,15 @@ def start(settings: ClusterSettings) -> ClusterSession:
         os.environ[_LOOPBACK_ENV] = "0"
     elif settings.address != "auto":
         _check_reachable(settings.address, settings.connect_timeout_s)
+        if settings.address.startswith("ray://"):
+            try:
+                import grpc  # noqa: F401  (Ray Client's transport)
+            except ImportError:
+                raise ClusterError(
+                    f"cluster.address {settings.address!r} uses Ray Client, which needs "
+                    "`pip install 'ray[client]'`; or submit the run as a job with "
+                    "cluster.address: auto (docs/deploy.md)"
+                ) from None
     import ray
     from ray._private import ray_constants
 

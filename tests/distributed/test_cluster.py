@@ -117,3 +117,17 @@ def test_ctrl_c_shuts_down_the_local_instance(tmp_path) -> None:
     assert "interrupted False" in out
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not [p for p in alive if "raylet" in " ".join(p.cmdline())]
+
+
+def test_ray_client_address_without_grpc_names_the_missing_extra() -> None:
+    import importlib.util
+    import socket
+
+    if importlib.util.find_spec("grpc") is not None:
+        pytest.skip("grpc is installed: Ray Client would be tried for real")
+    with socket.socket() as listener:  # something listens, but Ray Client cannot be used
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(ClusterError, match=r"ray\[client\]"):
+            start(ClusterSettings(address=f"ray://127.0.0.1:{port}", connect_timeout_s=2))
