@@ -247,6 +247,8 @@ def train_distributed(
         t0 = time.perf_counter()
         with MetricsLog(layout_dir.metrics) as log, _bar(progress, total) as (bar, task_id):
             log.write("baseline", 0, **task.baseline())
+            eval_every = tc.eval_every or task.num_batches()
+            next_eval = eval_every
             pending = {workers[w].train.remote(min(per_worker, steps[w] + chunk)): w for w in alive}
             chunk_index = 0
             while pending:
@@ -298,6 +300,16 @@ def train_distributed(
                 )
                 if steps[w] < per_worker:
                     pending[workers[w].train.remote(min(per_worker, steps[w] + chunk))] = w
+                if global_step >= next_eval and pending:
+                    # mid-run score of the server-held model; workers keep training meanwhile
+                    pull_model(client, model)
+                    log.write(
+                        "eval",
+                        global_step,
+                        train_seconds=time.perf_counter() - t0,
+                        **task.evaluate(model),
+                    )
+                    next_eval = (global_step // eval_every + 1) * eval_every
                 chunk_index += 1
                 if kill_hook is not None:
                     kill_hook(chunk_index, workers, servers)

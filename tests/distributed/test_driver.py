@@ -68,6 +68,11 @@ def test_async_ps_training_matches_the_local_loop(unkilled, data_dir, tmp_path) 
     assert shard["version"] == shard["applied"] + shard["downweighted"] > 0
     assert unkilled.bytes_on_wire > 0
     assert {p["worker"] for p in unkilled.placement if "worker" in p} == {0, 1}
+    from dsgraph.train.metrics_log import read_metrics
+
+    evals = [r for r in read_metrics(unkilled.run_dir / "metrics.jsonl") if r["kind"] == "eval"]
+    assert len(evals) >= 3  # per-epoch scores of the server-held model, then the final one
+    assert evals[-1][key] == pytest.approx(unkilled.final[key])
 
 
 def test_killed_worker_and_shard_rejoin_and_the_run_finishes(unkilled, data_dir, tmp_path) -> None:
