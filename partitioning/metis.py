@@ -1,4 +1,4 @@
-"""Thin, checked wrapper around pymetis's k-way partitioner.
+"""Thin, checked wrapper around pymetis's partitioners (k-way and recursive bisection).
 
 pymetis wants a symmetric adjacency without self-loops, 64-bit index arrays (its ``idx_t``; other
 dtypes are copied element by element) and, for several balance constraints, the vertex weights
@@ -34,6 +34,8 @@ def metis_kway(
     recursive: bool = False,
 ) -> np.ndarray:
     """Partition a symmetric, self-loop-free CSR graph into ``num_parts`` parts with METIS.
+
+    ``recursive`` selects METIS_PartGraphRecursive instead of METIS_PartGraphKway.
 
     ``vertex_weights`` is ``[n]`` or ``[n, ncon]`` (non-negative integers; several columns make
     METIS balance every constraint at once); ``edge_weights`` holds one positive integer per
