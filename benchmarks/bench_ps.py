@@ -254,14 +254,18 @@ def bench_training(quick: bool) -> list[dict]:
                 "version": 1,
                 "data": {
                     "path": f"{tmp}/user_item",
-                    "generate": {"kind": "user_item", "num_users": 10000, "num_items": 4000},
+                    "generate": {
+                        "kind": "user_item",
+                        "num_users": 3000 if quick else 10000,
+                        "num_items": 1500 if quick else 4000,
+                    },
                 },
                 "sampler": {"kind": "neighbor", "fanouts": [15, 10]},
                 "model": {"name": "lightgcn", "embedding_dim": 64, "num_layers": 2},
                 "task": {"kind": "recommendation"},
                 "train": {
                     "epochs": 100,
-                    "max_steps": 30 if quick else 120,
+                    "max_steps": 20 if quick else 120,
                     "batch_size": 4096,
                     "lr": 0.01,
                     "precision": "bf16",
