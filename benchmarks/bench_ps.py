@@ -231,7 +231,8 @@ def main() -> None:
         print(extra, flush=True)
     if not args.skip_train:
         extra["training"] = bench_training(args.quick)
-    path = report("bench_ps", rows, f"Parameter server, {n:,} floats", extra=extra)
+    name = "bench_ps_quick" if args.quick else "bench_ps"
+    path = report(name, rows, f"Parameter server, {n:,} floats", extra=extra)
     print(f"wrote {path}")
 
 
