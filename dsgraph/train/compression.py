@@ -38,6 +38,7 @@ __all__ = [
     "GradientCompression",
     "TopKCompressor",
     "TopKPayload",
+    "accumulate_topk_sampled",
     "topk_exact",
     "topk_sampled",
 ]
@@ -115,6 +116,22 @@ def _scan_above(x, threshold, out_idx, out_val):  # pragma: no cover - compiled
     return count
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _accumulate_scan_above(grad, residual, threshold, out_idx, out_val):  # pragma: no cover
+    """``residual += grad`` and, in the same pass, :func:`_scan_above` over the new residual."""
+    count = 0
+    cap = out_idx.shape[0]
+    for i in range(grad.shape[0]):
+        v = residual[i] + grad[i]
+        residual[i] = v
+        if abs(v) >= threshold:
+            if count < cap:
+                out_idx[count] = i
+                out_val[count] = v
+            count += 1
+    return count
+
+
 def _keep_top(abs_vals: np.ndarray, k: int) -> np.ndarray:
     """Boolean mask of the k largest entries of ``abs_vals``; ties go to the lower positions."""
     n = abs_vals.size
@@ -162,23 +179,63 @@ def topk_sampled(
     back to the exact path) when the scan caught fewer than k entries or overflowed its buffer
     (heavy ties, e.g. mostly-zero gradients).
     """
-    n, m = x.size, sample_positions.size
-    if not 0 < k < n or m == 0:
+    if not 0 < k < x.size:
+        return None
+    plan = _sampled_threshold(np.abs(x[sample_positions]), x.size, k)
+    if plan is None:
+        return None
+    threshold, capacity = plan
+    idx = np.empty(capacity, dtype=np.int32)
+    vals = np.empty(capacity, dtype=x.dtype)
+    caught = int(_scan_above(x, x.dtype.type(threshold), idx, vals))
+    return _trim_caught(idx, vals, caught, k)
+
+
+def accumulate_topk_sampled(
+    grad: np.ndarray, residual: np.ndarray, k: int, sample_positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``residual += grad`` in place, fused with :func:`topk_sampled` of the new residual.
+
+    One pass over memory instead of two (error feedback's add, then the scan). The add always
+    completes; None means the caller should select from ``residual`` with :func:`topk_exact`.
+    Both arrays are flat float32 of the same size.
+    """
+    n = grad.size
+    plan = None
+    if 0 < k < n:
+        sample = np.abs(residual[sample_positions] + grad[sample_positions])
+        plan = _sampled_threshold(sample, n, k)
+    if plan is None:
+        np.add(residual, grad, out=residual)
+        return None
+    threshold, capacity = plan
+    idx = np.empty(capacity, dtype=np.int32)
+    vals = np.empty(capacity, dtype=np.float32)
+    caught = int(_accumulate_scan_above(grad, residual, np.float32(threshold), idx, vals))
+    return _trim_caught(idx, vals, caught, k)
+
+
+def _sampled_threshold(sample: np.ndarray, n: int, k: int) -> tuple[float, int] | None:
+    """(threshold, buffer capacity) for a scan that should catch a little over k of n entries."""
+    m = sample.size
+    if m == 0:
         return None
     expected = m * k / n
     rank = math.ceil(expected + 3.0 * math.sqrt(expected)) + 1
     if rank >= m:
         return None
-    sample = np.abs(x[sample_positions])
     threshold = np.partition(sample, m - rank)[m - rank]
     if not threshold > 0:  # zero or NaN: the scan would catch (almost) everything
         return None
     # The caught share is a Beta(rank, m - rank) draw: its std is about sqrt(rank) / m.
     capacity = min(n, math.ceil(n * (rank + 6.0 * math.sqrt(rank)) / m) + 64)
-    idx = np.empty(capacity, dtype=np.int32)
-    vals = np.empty(capacity, dtype=x.dtype)
-    caught = int(_scan_above(x, x.dtype.type(threshold), idx, vals))
-    if caught < k or caught > capacity:
+    return float(threshold), capacity
+
+
+def _trim_caught(
+    idx: np.ndarray, vals: np.ndarray, caught: int, k: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    if caught < k or caught > idx.size:
         return None
     idx, vals = idx[:caught], vals[:caught]
     if caught > k:
@@ -520,13 +577,16 @@ class GradientCompression:
             return result
         for name, p in params:
             grad = p.grad
-            sent = self.memory.compensate(name, grad) if self.memory is not None else grad
-            if grad.numel() < self.min_numel:
-                payload = self.compressor.dense_payload(name, sent)
+            if self._fusable(grad, ratio):
+                payload = self._compress_fused(name, grad, ratio)
             else:
-                payload = self.compressor.compress(name, sent, ratio=ratio)
-            if self.memory is not None:
-                self.memory.update(name, sent, payload)
+                sent = self.memory.compensate(name, grad) if self.memory is not None else grad
+                if grad.numel() < self.min_numel:
+                    payload = self.compressor.dense_payload(name, sent)
+                else:
+                    payload = self.compressor.compress(name, sent, ratio=ratio)
+                if self.memory is not None:
+                    self.memory.update(name, sent, payload)
             self.compressor.decompress_into(payload, grad)
             result.payloads.append(payload)
             result.bytes_sent += payload.nbytes
@@ -537,6 +597,38 @@ class GradientCompression:
             result.residual_norm = self.memory.residual_norm()
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _fusable(self, grad: torch.Tensor, ratio: float) -> bool:
+        """Large fp32 CPU gradient with plain error feedback: add and select in one pass."""
+        memory, n = self.memory, grad.numel()
+        return (
+            memory is not None
+            and memory.momentum == 0.0
+            and grad.dtype == torch.float32
+            and grad.device.type == "cpu"
+            and grad.is_contiguous()
+            and n >= max(self.min_numel, self.compressor.exact_below)
+            and self.compressor.k_for(n, ratio) < n
+        )
+
+    def _compress_fused(self, name: str, grad: torch.Tensor, ratio: float) -> TopKPayload:
+        """Same result as compensate → compress → update, with the add fused into the scan."""
+        memory, compressor = self.memory, self.compressor
+        assert memory is not None
+        residual = memory.residuals.get(name)
+        if residual is None or residual.shape != grad.shape:
+            residual = torch.zeros(grad.shape, dtype=torch.float32)
+            memory.residuals[name] = residual
+        n = grad.numel()
+        k = compressor.k_for(n, ratio)
+        flat_residual = residual.view(-1).numpy()
+        picked = accumulate_topk_sampled(
+            grad.detach().view(-1).numpy(), flat_residual, k, compressor.sample_positions(n)
+        )
+        idx, vals = picked if picked is not None else topk_exact(flat_residual, k)
+        payload = TopKPayload(name, tuple(grad.shape), n, idx, compressor._wire_values(vals))
+        memory.update(name, residual, payload)
+        return payload
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data + tensors: settings and the error-feedback memory."""

@@ -17,6 +17,7 @@ from dsgraph.train.compression import (
     GradientCompression,
     TopKCompressor,
     TopKPayload,
+    accumulate_topk_sampled,
     topk_exact,
     topk_sampled,
 )
@@ -404,3 +405,42 @@ def test_nothing_is_lost_sent_plus_residual_is_all_gradient(numel, ratio, steps,
     scale = float(true_sum.abs().max()) + 1.0
     gap = (true_sum - sent_sum - comp.memory.residuals["w"].double()).abs().max()
     assert gap <= 1e-5 * scale * steps
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("value_dtype", ["fp32", "fp16"])
+def test_fused_error_feedback_path_equals_compensate_compress_update(kind, value_dtype):
+    """Large fp32 grads take a fused add+select pass; it must equal the three-step path exactly."""
+    n, ratio = 30_000, 0.02
+    fused = GradientCompression(ratio=ratio, value_dtype=value_dtype, exact_below=0, seed=3)
+    compressor = TopKCompressor(ratio, value_dtype, exact_below=0, seed=3)
+    memory = ErrorFeedback()
+    param = torch.nn.Parameter(torch.zeros(n))
+    assert fused._fusable(torch.zeros(n), ratio)
+    for step in range(4):
+        grad = torch.from_numpy(make_array(kind, n, seed=step))
+        param.grad = grad.clone()
+        (payload,) = fused.compress_model([("w", param)], step).payloads
+        compensated = memory.compensate("w", grad)
+        expected = compressor.compress("w", compensated)
+        memory.update("w", compensated, expected)
+        assert np.array_equal(payload.indices, expected.indices)
+        assert np.array_equal(payload.values, expected.values)
+        assert torch.equal(fused.memory.residuals["w"], memory.residuals["w"])
+        assert torch.equal(param.grad, compressor.decompress(expected))
+
+
+def test_fused_scan_decides_on_gradient_like_data_and_always_adds():
+    grad = make_array("normal", 200_000, 1)
+    residual = make_array("cauchy", 200_000, 2) * 0.01
+    expected_sum = residual + grad
+    positions = TopKCompressor(0.05, exact_below=0).sample_positions(grad.size)
+    picked = accumulate_topk_sampled(grad, residual, 10_000, positions)
+    assert picked is not None
+    assert np.array_equal(residual, expected_sum)
+    assert np.array_equal(picked[0], reference_topk(expected_sum, 10_000))
+    # undecidable (every entry ties): still adds, and says so
+    zeros = np.zeros(50_000, np.float32)
+    ones = np.ones(50_000, np.float32)
+    assert accumulate_topk_sampled(ones, zeros, 10, np.arange(0, 50_000, 7)) is None
+    assert np.array_equal(zeros, ones)
