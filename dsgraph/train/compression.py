@@ -512,6 +512,8 @@ class GradientCompression:
     For every parameter with a dense gradient: compensate (add the residual) → select top-k →
     update the residual → replace ``p.grad`` by the decompressed sparse gradient. Row-sparse
     gradients (``nn.Embedding(sparse=True)``) are left as they are: they travel as row updates.
+    Large fp32 CPU gradients without momentum fuse the residual add into the selection scan
+    (same result, one pass less). Any inf/NaN gradient skips the whole step untouched.
 
     Args:
         ratio: target fraction of entries sent per tensor (default 5%).
