@@ -124,13 +124,15 @@ class CSRGraph:
         if num_nodes is None:
             num_nodes = int(max(src.max(initial=-1), dst.max(initial=-1))) + 1
         w = None if weight is None else _check_weights(weight, src.size)
-        if symmetrize:
-            src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
-            if w is not None:
-                w = np.concatenate([w, w])
+        # Symmetrising fills each edge a second time reversed, instead of concatenating the
+        # reversed arrays: no copy of the edge list is ever made.
         builder = CSRBuilder(num_nodes, weighted=w is not None)
         builder.count(src)
+        if symmetrize:
+            builder.count(dst)
         builder.fill(src, dst, w)
+        if symmetrize:
+            builder.fill(dst, src, w)
         if sum_duplicates:
             combine = "sum"
         else:
