@@ -99,8 +99,10 @@ class AggSpec:
         return agg
 
 
-def sparse_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n: int) -> torch.Tensor:
-    """A square ``torch.sparse_csr`` matrix (row = target) from CSR arrays, without copies."""
+def sparse_csr(
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, shape: int | tuple[int, int]
+) -> torch.Tensor:
+    """A ``torch.sparse_csr`` matrix (row = target) from CSR arrays; ``shape`` n means n × n."""
     import warnings
 
     with warnings.catch_warnings():
@@ -109,6 +111,6 @@ def sparse_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n: i
             torch.from_numpy(np.asarray(indptr, dtype=np.int64)),
             torch.from_numpy(np.asarray(indices, dtype=np.int64)),
             torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)),
-            size=(n, n),
+            size=(shape, shape) if isinstance(shape, int) else shape,
             check_invariants=False,
         )

@@ -388,12 +388,16 @@ class PartState:
         if self._use_full_sums == layer:
             return self._full_sums[torch.from_numpy(lids)]
         seg, src, w = self.in_adj.gather(lids)
-        out = torch.zeros((lids.size, d), dtype=torch.float32)
-        if seg.size:
-            coef = torch.from_numpy(self.spec.edge_values(w))
-            msgs = m[torch.from_numpy(src)] * coef.unsqueeze(1)
-            out.index_add_(0, torch.from_numpy(seg), msgs)
-        return out
+        if seg.size == 0:
+            return torch.zeros((lids.size, d), dtype=torch.float32)
+        if seg.size > 1 and (seg[1:] < seg[:-1]).any():  # replaced rows come last
+            order = np.argsort(seg, kind="stable")
+            seg, src, w = seg[order], src[order], w[order]
+        # a [targets × local] sparse product: no [edges × d] temporary, no atomics
+        indptr = np.zeros(lids.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(seg, minlength=lids.size), out=indptr[1:])
+        rows = sparse_csr(indptr, src, self.spec.edge_values(w), (lids.size, m.shape[0]))
+        return rows @ m
 
     def _prepare_full_sums(self, layer: int) -> None:
         """Message sums of every local row: one sparse product over the frozen base rows,
@@ -582,11 +586,14 @@ class PartState:
             targets = np.arange(self.n, dtype=np.int64)
         else:
             halo = self._halo_changed.pop(layer, [])
-            src = np.unique(np.concatenate([self.changed_now, self.D, *halo]))
+            src = self._id_set(self.changed_now, self.D, *halo)
             _, nbrs, _ = self.out_adj.gather(src)
             dirty = np.fromiter(self.struct_dirty, np.int64, len(self.struct_dirty))
-            targets = np.unique(np.concatenate([nbrs, dirty, self.changed_now, self.D]))
-            if targets.size > DENSE_FRACTION * self.n:
+            targets = self._id_set(nbrs, dirty, self.changed_now, self.D)
+            edges = int(self.in_adj.row_lengths(targets).sum())
+            if targets.size > DENSE_FRACTION * self.n or edges > DENSE_FRACTION * max(
+                self.in_adj.num_edges, 1
+            ):
                 # most of the part changes: one sparse product beats gathering row by row
                 self._prepare_full_sums(layer)
         owned_t = self.owned[targets]
@@ -635,6 +642,13 @@ class PartState:
         return self._summary(
             mails, active=bool(self.struct_dirty or self.changed_now.size or self.D.size)
         )
+
+    def _id_set(self, *arrays: np.ndarray) -> np.ndarray:
+        """Sorted distinct local ids of ``arrays`` (a mark array: O(n + total), no sort)."""
+        mark = np.zeros(self.n, dtype=bool)
+        for a in arrays:
+            mark[a] = True
+        return np.flatnonzero(mark)
 
     def _lost(self) -> bool:
         """True in an incremental wave when this part has no embeddings (it restarted): it
