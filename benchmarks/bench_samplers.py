@@ -16,6 +16,8 @@ Columns: ``table_build_s`` is dsgraph's alias/CDF build or PecanPy's warm prepro
 walk mode) says whether walks matched with interleaving off at 1 thread and on at 2 threads.
 
     flock /tmp/dsgraph-bench.lock .venv/bin/python benchmarks/bench_samplers.py [--quick]
+
+``--quick`` (2^16 only) writes results/bench_samplers_quick.json, leaving the full results.
 """
 
 from __future__ import annotations
@@ -312,7 +314,7 @@ def main() -> None:
             progress.advance(task)
     targets = evaluate_targets(rows, max(scales))
     report(
-        "bench_samplers",
+        "bench_samplers_quick" if args.quick else "bench_samplers",
         rows,
         "Samplers: walk steps/s and fan-out sampled edges/s",
         extra={
