@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -102,7 +103,8 @@ def report(
         table.add_column(col)
     for row in rows:
         table.add_row(*[_fmt(row.get(c, "")) for c in columns])
-    Console().print(table)
+    # A pipe is 80 columns by default, which folds wide result tables into unreadable cells.
+    Console(width=max(160, shutil.get_terminal_size((160, 24)).columns)).print(table)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     payload = {"benchmark": name, "machine": machine_info(), "rows": list(rows), **(extra or {})}
