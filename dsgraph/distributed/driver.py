@@ -332,6 +332,8 @@ def train_distributed(
                 "bytes_out": m.bytes_out,
                 "pushes_per_s": m.pushes_per_s,
                 "mean_staleness": m.mean_staleness,
+                # counts of updates by staleness 0, 1, 2, … (last bin: that or more)
+                "staleness_hist": np.trim_zeros(m.staleness_hist, "b").tolist(),
             }
             for m in metrics
         ]

@@ -66,6 +66,7 @@ def test_async_ps_training_matches_the_local_loop(unkilled, data_dir, tmp_path) 
     assert unkilled.final[key] >= 0.9 * local.final[key], (unkilled.final, local.final)
     shard = unkilled.ps_metrics[0]
     assert shard["version"] == shard["applied"] + shard["downweighted"] > 0
+    assert sum(shard["staleness_hist"]) == shard["version"] + shard["dropped"]
     assert unkilled.bytes_on_wire > 0
     assert {p["worker"] for p in unkilled.placement if "worker" in p} == {0, 1}
     from dsgraph.train.metrics_log import read_metrics
