@@ -28,3 +28,11 @@ def cora_raw(shared_data: Path) -> Path:
 def movielens_dir(shared_data: Path) -> Path:
     """The GroupLens ml-100k directory."""
     return shared_data / "movielens-100k"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """Tests use one torch thread: on a 2-core machine torch's pool fights Numba's and Ray's."""
+    import torch
+
+    torch.set_num_threads(1)
