@@ -37,6 +37,7 @@ from dsgraph.inference.incremental import (
     WaveDriver,
     WaveStats,
     _as_features,
+    finish_update,
 )
 from dsgraph.inference.layout import build_layout, edge_holder
 from dsgraph.inference.part_state import PartState, RoutedEvent, StepSummary
@@ -234,25 +235,7 @@ class PartitionEngine:
             self.recover()
             stats.node_ids = np.arange(self.num_nodes, dtype=np.int64)
             stats.embeddings = self._emb[: self.num_nodes].numpy()
-        emb = self._store(stats)
-        latency_ms = (time.perf_counter() - t0) * 1e3
-        recs = None
-        if top_k is not None:
-            from dsgraph.inference.recommend import refresh_for_update
-
-            accepted = [ev for _, ev in batch.accepted]
-            recs = refresh_for_update(self, stats.node_ids, accepted, top_k)
-        return UpdateResult(
-            node_ids=stats.node_ids,
-            embeddings=emb,
-            latency_ms=latency_ms,
-            nodes_recomputed=stats.recomputed,
-            messages_sent=stats.messages,
-            applied=len(batch.accepted),
-            rejected=batch.rejected,
-            seq=self.seq,
-            recommendations=recs,
-        )
+        return finish_update(self, stats, batch, t0, top_k)
 
     def _route(self, events: Sequence[Event]) -> dict[int, list[RoutedEvent]]:
         out: dict[int, list[RoutedEvent]] = {}

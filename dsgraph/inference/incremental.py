@@ -171,6 +171,36 @@ def _as_features(features: torch.Tensor | np.ndarray | None) -> np.ndarray | Non
     return np.ascontiguousarray(features, dtype=np.float32)
 
 
+def finish_update(
+    engine: Any, stats: WaveStats, batch: ValidatedBatch, t0: float, top_k: int | None
+) -> UpdateResult:
+    """Shared tail of ``apply``: store the wave's embeddings, measure latency, refresh top-k.
+
+    ``engine`` is an :class:`IncrementalEngine` or a ``PartitionEngine`` (anything with
+    ``_store(stats)`` and ``seq``); ``t0`` is the ``time.perf_counter()`` at the batch's start.
+    The latency is taken before the optional top-k refresh.
+    """
+    emb = engine._store(stats)
+    latency_ms = (time.perf_counter() - t0) * 1e3
+    recs = None
+    if top_k is not None:
+        from dsgraph.inference.recommend import refresh_for_update
+
+        accepted = [ev for _, ev in batch.accepted]
+        recs = refresh_for_update(engine, stats.node_ids, accepted, top_k)
+    return UpdateResult(
+        node_ids=stats.node_ids,
+        embeddings=emb,
+        latency_ms=latency_ms,
+        nodes_recomputed=stats.recomputed,
+        messages_sent=stats.messages,
+        applied=len(batch.accepted),
+        rejected=batch.rejected,
+        seq=engine.seq,
+        recommendations=recs,
+    )
+
+
 class IncrementalEngine:
     """Single-process engine: full layer-wise inference, then exact updates per event batch.
 
@@ -250,25 +280,7 @@ class IncrementalEngine:
             stats = self.driver.run({0: ("apply_events", (self.seq, routed))})
         else:
             stats = WaveStats()
-        emb = self._store(stats)
-        latency_ms = (time.perf_counter() - t0) * 1e3
-        recs = None
-        if top_k is not None:
-            from dsgraph.inference.recommend import refresh_for_update
-
-            accepted = [ev for _, ev in batch.accepted]
-            recs = refresh_for_update(self, stats.node_ids, accepted, top_k)
-        return UpdateResult(
-            node_ids=stats.node_ids,
-            embeddings=emb,
-            latency_ms=latency_ms,
-            nodes_recomputed=stats.recomputed,
-            messages_sent=stats.messages,
-            applied=len(batch.accepted),
-            rejected=batch.rejected,
-            seq=self.seq,
-            recommendations=recs,
-        )
+        return finish_update(self, stats, batch, t0, top_k)
 
     def _route(self, events: Sequence[Event]) -> list[RoutedEvent]:
         out: list[RoutedEvent] = []
