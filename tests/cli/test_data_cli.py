@@ -9,18 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsgraph.cli import main
 from dsgraph.storage import read_dataset
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from ._helpers import run
 
 
 def test_generate_rmat_then_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

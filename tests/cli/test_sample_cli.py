@@ -12,15 +12,7 @@ import pytest
 from dsgraph.cli import main
 from dsgraph.storage import read_dataset
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from ._helpers import run
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dsgraph.cli import main
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from ._helpers import run
 
 
 @pytest.fixture(scope="module")
