@@ -8,6 +8,7 @@ uninterrupted run would have seen, and a worker actor can produce any batch on d
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -70,6 +71,20 @@ def _cached_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     perm = batch_rng(seed, epoch, -1 & 0xFFFFFFFF, stream=1).permutation(n)
     perm.flags.writeable = False
     return perm
+
+
+@torch.no_grad()
+def eval_forward(model: LayerwiseGNN, graph_input: Callable[[], GraphInput]) -> Tensor:
+    """float32 output of ``model`` on ``graph_input()`` in eval mode, without gradients.
+
+    The model's training flag is restored afterwards, also when the forward raises.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        return model(graph_input()).float()
+    finally:
+        model.train(was_training)
 
 
 def adj_from_graph(graph: Any) -> Tensor:

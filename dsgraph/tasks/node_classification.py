@@ -12,7 +12,7 @@ from torch import Tensor
 from dsgraph.config import RunConfig
 from dsgraph.errors import DatasetError
 from dsgraph.models.base import GraphInput, LayerwiseGNN
-from dsgraph.tasks.base import Batch, epoch_permutation, prepare_features
+from dsgraph.tasks.base import Batch, epoch_permutation, eval_forward, prepare_features
 from dsgraph.tasks.inputs import InputBuilder
 
 
@@ -91,12 +91,7 @@ class NodeClassificationTask:
     @torch.no_grad()
     def predict(self, model: LayerwiseGNN) -> Tensor:
         """Logits of every node from a full-graph forward in eval mode (float32 [N, C])."""
-        was_training = model.training
-        model.eval()
-        try:
-            return model(self.inputs.for_eval()).float()
-        finally:
-            model.train(was_training)
+        return eval_forward(model, self.inputs.for_eval)
 
     def evaluate(self, model: LayerwiseGNN) -> dict[str, float]:
         pred = self.predict(model).argmax(dim=1)

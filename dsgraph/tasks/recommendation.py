@@ -17,7 +17,13 @@ from dsgraph.config import RunConfig
 from dsgraph.errors import DatasetError
 from dsgraph.graph import CSRGraph
 from dsgraph.models.base import GraphInput, LayerwiseGNN
-from dsgraph.tasks.base import Batch, batch_rng, epoch_permutation, prepare_features
+from dsgraph.tasks.base import (
+    Batch,
+    batch_rng,
+    epoch_permutation,
+    eval_forward,
+    prepare_features,
+)
 from dsgraph.tasks.inputs import InputBuilder
 from dsgraph.tasks.negatives import NegativeSampler
 from dsgraph.tasks.ranking import RankingEvaluator
@@ -171,12 +177,7 @@ class RecommendationTask:
     @torch.no_grad()
     def embeddings(self, model: LayerwiseGNN) -> Tensor:
         """Final embeddings of all nodes (float32 [U+I, D]) from a full-graph eval forward."""
-        was_training = model.training
-        model.eval()
-        try:
-            return model(self.inputs.for_eval()).float()
-        finally:
-            model.train(was_training)
+        return eval_forward(model, self.inputs.for_eval)
 
     def evaluate(self, model: LayerwiseGNN) -> dict[str, float]:
         emb = self.embeddings(model)
