@@ -3,8 +3,6 @@ recompute on the modified graph (max abs diff ≤ 1e-5, fp32) — single process
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 import torch
@@ -14,23 +12,13 @@ from inference_models import GcnModel, LightGcnModel, SageModel
 from inference_oracle import Oracle
 
 from dsgraph.graph import CSRGraph
-from dsgraph.inference import part_state
 from dsgraph.inference.events import AddEdge, AddNode, EventError, RemoveEdge, UpdateFeatures
 from dsgraph.inference.full import layerwise_inference
 from dsgraph.inference.incremental import IncrementalEngine
 
+from ._helpers import dense_layers
+
 TOL = 1e-5
-
-
-@contextlib.contextmanager
-def dense_layers(enabled: bool):
-    """Force (or forbid) the whole-layer sparse product for large frontiers."""
-    old = part_state.DENSE_FRACTION
-    part_state.DENSE_FRACTION = 0.25 if enabled else float("inf")
-    try:
-        yield
-    finally:
-        part_state.DENSE_FRACTION = old
 
 
 FEAT = 4

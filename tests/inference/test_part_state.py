@@ -6,8 +6,6 @@ here they run in one process so the invariants can be checked on every mail.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -17,23 +15,13 @@ from inference_oracle import Oracle
 
 from dsgraph.distributed.partition_engine import PartitionEngine
 from dsgraph.graph import CSRGraph
-from dsgraph.inference import part_state
 from dsgraph.inference.events import AddEdge, AddNode, RemoveEdge, UpdateFeatures
 from dsgraph.inference.full import layerwise_inference
 from dsgraph.inference.incremental import LocalTransport
 
+from ._helpers import dense_layers
+
 TOL = 1e-5
-
-
-@contextlib.contextmanager
-def dense_layers(enabled: bool):
-    """Force (or forbid) the whole-layer sparse product for large frontiers."""
-    old = part_state.DENSE_FRACTION
-    part_state.DENSE_FRACTION = 0.25 if enabled else float("inf")
-    try:
-        yield
-    finally:
-        part_state.DENSE_FRACTION = old
 
 
 FEAT = 4
