@@ -20,11 +20,16 @@ def write(tmp_path: Path, raw: dict) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["recommender.yaml", "node_classification.yaml"])
-def test_examples_validate(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "workers", "servers"), [("recommender.yaml", 2, 1), ("node_classification.yaml", 0, 1)]
+)
+def test_examples_validate(name: str, workers: int, servers: int) -> None:
+    """The recommender trains on local Ray by default (issue 6); Cora stays in process."""
     cfg = load_config(EXAMPLES / name)
     assert isinstance(cfg, RunConfig)
-    assert cfg.cluster.num_workers == 0
+    assert cfg.cluster.num_workers == workers
+    assert cfg.cluster.num_ps == servers
+    assert cfg.cluster.address is None
 
 
 def test_defaults_are_filled_and_resolved_round_trips() -> None:
