@@ -28,10 +28,9 @@ from dsgraph.inference.events import (
     Event,
     RemoveEdge,
     UpdateFeatures,
-    ValidatedBatch,
-    validate_events,
 )
 from dsgraph.inference.incremental import (
+    EngineQueries,
     LocalTransport,
     UpdateResult,
     WaveDriver,
@@ -71,7 +70,7 @@ class RayTransport:
         return list(get(list(handles), self.timeout, "PartitionActor"))
 
 
-class PartitionEngine:
+class PartitionEngine(EngineQueries):
     """Distributed full-graph inference and exact incremental updates over ``num_parts`` parts.
 
     ``partition``: a :class:`partitioning.result.PartitionResult` or an owner array [N]; when
@@ -190,30 +189,9 @@ class PartitionEngine:
         self._emb = emb
         return emb
 
-    def embeddings(self) -> torch.Tensor:
-        """Current final embeddings of all nodes, [N, d] float32."""
-        if self._emb is None:
-            return self.full_inference()
-        return self._emb[: self.num_nodes]
-
     # ------------------------------------------------------------------ events
-    def neighbors(self, u: int) -> np.ndarray:
-        """Current out-neighbours of ``u`` (int64, ascending)."""
-        return self.adj.row(int(u))[0]
-
-    def has_edge(self, u: int, v: int) -> bool:
-        return self.adj.has(int(u), int(v))
-
-    def validate(self, events: Sequence[Event], *, atomic: bool = False) -> ValidatedBatch:
-        return validate_events(
-            events,
-            num_nodes=self.num_nodes,
-            feature_dim=self.feature_dim,
-            has_edge=self.has_edge,
-            undirected=self.undirected,
-            can_embed_new_node=self.feature_dim > 0,
-            atomic=atomic,
-        )
+    def _adjacency(self) -> DynamicAdjacency:
+        return self.adj
 
     def apply(
         self, events: Sequence[Event], *, atomic: bool = False, top_k: int | None = None

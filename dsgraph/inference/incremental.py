@@ -201,7 +201,51 @@ def finish_update(
     )
 
 
-class IncrementalEngine:
+class EngineQueries:
+    """Queries both engines answer the same way over their current adjacency and embeddings.
+
+    Subclasses set ``num_nodes``, ``feature_dim``, ``undirected`` and ``_emb`` and implement
+    :meth:`_adjacency` (the adjacency events are validated against) and :meth:`full_inference`.
+    """
+
+    num_nodes: int
+    feature_dim: int
+    undirected: bool
+    _emb: torch.Tensor | None
+
+    def _adjacency(self) -> Any:
+        raise NotImplementedError
+
+    def full_inference(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def embeddings(self) -> torch.Tensor:
+        """Current final embeddings of all nodes, [N, d] float32."""
+        if self._emb is None:
+            return self.full_inference()
+        return self._emb[: self.num_nodes]
+
+    def neighbors(self, u: int) -> np.ndarray:
+        """Current out-neighbours of ``u`` (int64, ascending)."""
+        return self._adjacency().row(int(u))[0]
+
+    def has_edge(self, u: int, v: int) -> bool:
+        return self._adjacency().has(int(u), int(v))
+
+    def validate(self, events: Sequence[Event], *, atomic: bool = False) -> ValidatedBatch:
+        """Check ``events`` against the current graph (see :func:`validate_events`)."""
+        return validate_events(
+            events,
+            num_nodes=self.num_nodes,
+            feature_dim=self.feature_dim,
+            has_edge=self.has_edge,
+            undirected=self.undirected,
+            can_embed_new_node=self.feature_dim > 0,
+            atomic=atomic,
+        )
+
+
+class IncrementalEngine(EngineQueries):
     """Single-process engine: full layer-wise inference, then exact updates per event batch.
 
     ``graph`` is the directed CSR the model aggregates over (in-neighbours); when ``undirected``
@@ -240,31 +284,9 @@ class IncrementalEngine:
         self._emb = torch.from_numpy(self.part.final_embeddings())
         return self._emb
 
-    def embeddings(self) -> torch.Tensor:
-        """Current final embeddings of all nodes, [N, d] float32."""
-        if self._emb is None:
-            return self.full_inference()
-        return self._emb[: self.num_nodes]
-
     # ------------------------------------------------------------------ events
-    def neighbors(self, u: int) -> np.ndarray:
-        """Current out-neighbours of ``u`` (int64, ascending)."""
-        return self.part.out_adj.row(int(u))[0]
-
-    def has_edge(self, u: int, v: int) -> bool:
-        return self.part.out_adj.has(int(u), int(v))
-
-    def validate(self, events: Sequence[Event], *, atomic: bool = False) -> ValidatedBatch:
-        """Check ``events`` against the current graph (see :func:`validate_events`)."""
-        return validate_events(
-            events,
-            num_nodes=self.num_nodes,
-            feature_dim=self.feature_dim,
-            has_edge=self.has_edge,
-            undirected=self.undirected,
-            can_embed_new_node=self.feature_dim > 0,
-            atomic=atomic,
-        )
+    def _adjacency(self) -> Any:
+        return self.part.out_adj
 
     def apply(
         self, events: Sequence[Event], *, atomic: bool = False, top_k: int | None = None
