@@ -44,8 +44,9 @@ def hub_graph(rng, n: int, undirected: bool = True, weighted: bool = False) -> C
     """Random graph where nodes 0 and 1 are hubs (many in-edges from every part)."""
     m = 3 * n
     src, dst = rng.integers(0, n, m), rng.integers(0, n, m)
-    dst[:n] = 0
-    dst[n : 2 * n] = 1
+    # Every node sends an edge into 0 and into 1, so both are hubs whatever the random draw.
+    src[:n], dst[:n] = np.arange(n), 0
+    src[n : 2 * n], dst[n : 2 * n] = np.arange(n), 1
     w = rng.uniform(0.5, 2.0, m).astype(np.float32) if weighted else None
     return CSRGraph.from_edges(
         src, dst, n, w, symmetrize=undirected, drop_self_loops=True, dedupe=True
