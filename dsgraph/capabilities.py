@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import torch
 
-from dsgraph.errors import DsgraphError
+from dsgraph.errors import CapabilityError
 
 __all__ = [
     "WITH_BF16_CPU",
@@ -30,10 +30,6 @@ __all__ = [
     "probe",
     "require",
 ]
-
-
-class CapabilityError(DsgraphError, ImportError):
-    """An optional capability (CUDA, bf16, fp16 loss scaling, NCCL) is not available here."""
 
 
 @dataclass(frozen=True)

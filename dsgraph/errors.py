@@ -29,3 +29,27 @@ class PartitionError(DsgraphError, ValueError):
 
 class SamplerError(DsgraphError, ValueError):
     """Sampler arguments out of range (negative walk length, bad probabilities …)."""
+
+
+class CheckpointError(DsgraphError, ValueError):
+    """A checkpoint that cannot be used: missing, truncated, corrupt, foreign, or unsafe."""
+
+
+class CapabilityError(DsgraphError, ImportError):
+    """An optional capability (CUDA, bf16, fp16 loss scaling, NCCL) is not available here."""
+
+
+class ClusterError(DsgraphError, RuntimeError):
+    """Ray cluster unreachable, an actor that died for good, or a remote call that timed out."""
+
+
+class PSCheckpointError(DsgraphError, ValueError):
+    """A parameter-server checkpoint that belongs to another model/layout or is corrupt."""
+
+
+class EventError(DsgraphError, ValueError):
+    """An event batch refused as a whole, or an unreadable event file."""
+
+
+class ServiceError(DsgraphError, ValueError):
+    """A request the service cannot answer (unknown user, not a recommender run …)."""

@@ -1,13 +1,5 @@
-"""Errors of the distributed layer (user-facing: the CLI prints them as one line)."""
+"""Errors of the distributed layer, defined with the others in :mod:`dsgraph.errors`."""
 
-from __future__ import annotations
+from dsgraph.errors import ClusterError, PSCheckpointError
 
-from dsgraph.errors import DsgraphError
-
-
-class ClusterError(DsgraphError, RuntimeError):
-    """Ray cluster unreachable, an actor that died for good, or a remote call that timed out."""
-
-
-class PSCheckpointError(DsgraphError, ValueError):
-    """A parameter-server checkpoint that belongs to another model/layout or is corrupt."""
+__all__ = ["ClusterError", "PSCheckpointError"]

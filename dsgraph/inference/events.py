@@ -24,12 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dsgraph.errors import DsgraphError
+from dsgraph.errors import EventError
 from dsgraph.storage.atomic import atomic_file
-
-
-class EventError(DsgraphError, ValueError):
-    """An event batch refused as a whole, or an unreadable event file."""
 
 
 @dataclass(frozen=True)

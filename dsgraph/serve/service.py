@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dsgraph.errors import DsgraphError
+from dsgraph.errors import ServiceError
 from dsgraph.inference.events import Event
 from dsgraph.inference.incremental import IncrementalEngine, UpdateResult
 from dsgraph.inference.recommend import ITEM, USER, top_k
@@ -28,10 +28,6 @@ from dsgraph.inference.run import (
     read_event_log,
     write_run_embeddings,
 )
-
-
-class ServiceError(DsgraphError, ValueError):
-    """A request the service cannot answer (unknown user, not a recommender run …)."""
 
 
 def build_engine(loaded: LoadedRun, parts: str | None = None, num_parts: int = 4) -> Any:

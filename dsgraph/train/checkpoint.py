@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from dsgraph.errors import DsgraphError
+from dsgraph.errors import CheckpointError
 from dsgraph.storage.atomic import atomic_file
 
 __all__ = ["CheckpointError", "CheckpointInfo", "CheckpointManager", "config_hash"]
@@ -36,10 +36,6 @@ __all__ = ["CheckpointError", "CheckpointInfo", "CheckpointManager", "config_has
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d{12})\.json$")
 _PLAIN_SCALARS = (bool, int, float, str, type(None))
-
-
-class CheckpointError(DsgraphError, ValueError):
-    """A checkpoint that cannot be used: missing, truncated, corrupt, foreign, or unsafe."""
 
 
 @dataclass(frozen=True)
