@@ -255,17 +255,6 @@ class PartitionEngine(EngineQueries):
                 self.num_nodes += 1
         return out
 
-    def _store(self, stats: WaveStats) -> torch.Tensor:
-        emb = torch.from_numpy(np.array(stats.embeddings, dtype=np.float32))
-        if stats.node_ids.size == 0:
-            return emb.reshape(0, self._emb.shape[1])
-        if self._emb.shape[0] < self.num_nodes:
-            grown = torch.zeros((max(self.num_nodes, 2 * self._emb.shape[0]), self._emb.shape[1]))
-            grown[: self._emb.shape[0]] = self._emb
-            self._emb = grown
-        self._emb[torch.from_numpy(stats.node_ids)] = emb
-        return emb
-
     # ------------------------------------------------------------------ durability
     def status(self) -> list[dict[str, Any]]:
         """Each actor's part id, last sequence number, readiness and process id."""

@@ -219,6 +219,21 @@ class EngineQueries:
     def full_inference(self) -> torch.Tensor:
         raise NotImplementedError
 
+    def _store(self, stats: WaveStats) -> torch.Tensor:
+        """Write a wave's recomputed rows into the embedding table (grown for new nodes).
+
+        The rows are copied: embeddings that come back from Ray actors are read-only buffers.
+        """
+        emb = torch.from_numpy(np.array(stats.embeddings, dtype=np.float32))
+        if stats.node_ids.size == 0:
+            return emb.reshape(0, self._emb.shape[1])
+        if self._emb.shape[0] < self.num_nodes:
+            grown = torch.zeros((max(self.num_nodes, 2 * self._emb.shape[0]), self._emb.shape[1]))
+            grown[: self._emb.shape[0]] = self._emb
+            self._emb = grown
+        self._emb[torch.from_numpy(stats.node_ids)] = emb
+        return emb
+
     def embeddings(self) -> torch.Tensor:
         """Current final embeddings of all nodes, [N, d] float32."""
         if self._emb is None:
@@ -329,14 +344,3 @@ class IncrementalEngine(EngineQueries):
         if self.node_type is not None:
             t = -1 if node_type is None else node_type
             self.node_type = np.append(self.node_type, np.int8(t))
-
-    def _store(self, stats: WaveStats) -> torch.Tensor:
-        emb = torch.from_numpy(stats.embeddings)
-        if stats.node_ids.size == 0:
-            return emb.reshape(0, self._emb.shape[1])
-        if self._emb.shape[0] < self.num_nodes:
-            grown = torch.zeros((max(self.num_nodes, 2 * self._emb.shape[0]), self._emb.shape[1]))
-            grown[: self._emb.shape[0]] = self._emb
-            self._emb = grown
-        self._emb[torch.from_numpy(stats.node_ids)] = emb
-        return emb
