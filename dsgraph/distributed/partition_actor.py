@@ -27,7 +27,7 @@ import ray
 from dsgraph.inference.part_state import Mail, PartInit, PartState, RoutedEvent
 from dsgraph.storage.atomic import atomic_file
 
-STEP_METHODS = ("begin_full", "apply_events", "exchange", "layer_step", "finish_layer")
+STEP_METHODS = ("begin_full", "apply_events", "layer_step", "finish_layer")
 
 
 def _encode(ev: RoutedEvent) -> list:
@@ -118,25 +118,19 @@ class PartitionActor:
         self.incarnation = os.getpid()
 
     # ------------------------------------------------------------------ wave steps
-    def begin_full(self) -> tuple:
-        return self.state.begin_full()
+    def begin_full(self, hub_ids: np.ndarray, hub_totals: np.ndarray) -> tuple:
+        return self.state.begin_full(hub_ids, hub_totals)
 
     def apply_events(self, seq: int, events: Sequence[RoutedEvent]) -> tuple:
         if self.log is not None and int(seq) > self.state.last_seq:
             self.log.append(seq, events)  # write-ahead: a crash after this replays the batch
         return self.state.apply_events(seq, events)
 
-    def exchange(self, *inbox: Mail | None) -> tuple:
-        return self.state.exchange(*inbox)
+    def layer_step(self, layer: int, final: bool, *inbox: Mail | None) -> tuple:
+        return self.state.layer_step(layer, final, *inbox)
 
-    def layer_step(self, layer: int, *inbox: Mail | None) -> tuple:
-        return self.state.layer_step(layer, *inbox)
-
-    def finish_layer(self, layer: int, *inbox: Mail | None) -> tuple:
-        return self.state.finish_layer(layer, *inbox)
-
-    def finish_wave(self) -> tuple[np.ndarray, np.ndarray, int]:
-        return self.state.finish_wave()
+    def finish_layer(self, layer: int, final: bool, *inbox: Mail | None) -> tuple:
+        return self.state.finish_layer(layer, final, *inbox)
 
     # ------------------------------------------------------------------ queries / durability
     def owned_embeddings(self) -> tuple[np.ndarray, np.ndarray]:

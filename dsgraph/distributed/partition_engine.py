@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from dsgraph.graph import CSRGraph
+from dsgraph.inference.aggregation import AggSpec
 from dsgraph.inference.dynamic_graph import DynamicAdjacency
 from dsgraph.inference.events import (
     AddEdge,
@@ -38,7 +39,7 @@ from dsgraph.inference.incremental import (
     _as_features,
     finish_update,
 )
-from dsgraph.inference.layout import build_layout, edge_holder
+from dsgraph.inference.layout import HubCopies, HubEdgePlacement, build_layout, edge_holders
 from dsgraph.inference.part_state import PartState, RoutedEvent, StepSummary
 
 
@@ -75,9 +76,12 @@ class PartitionEngine(EngineQueries):
 
     ``partition``: a :class:`partitioning.result.PartitionResult` or an owner array [N]; when
     None the graph is partitioned with METIS and hub splitting (``hub_threshold``). Hubs (nodes
-    split by the partitioner) keep a master; parts holding some of their in-edges are mirrors
-    that send partial sums. ``log_dir`` enables per-part event logs and snapshots (restart
-    recovery within this engine's life; logs of an earlier engine there are removed).
+    split by the partitioner) keep a master; their in-edges are held where the partitioner put
+    them (``hub_edge_part``), so the HubTable copies are the mirrors that send partial sums
+    (with an owner array, hubs are nodes of in-degree above ``hub_threshold`` and every part
+    holding one of their in-edges is a mirror). ``log_dir`` enables per-part event logs and
+    snapshots (restart recovery within this engine's life; logs of an earlier engine there are
+    removed).
     ``backend`` is ``"ray"`` (one actor per part, Ray must be initialised — see
     :mod:`dsgraph.distributed.cluster`) or ``"local"``.
     """
@@ -105,13 +109,29 @@ class PartitionEngine(EngineQueries):
         feats = _as_features(features)
         self.feature_dim = 0 if feats is None else int(feats.shape[1])
         self.node_type = None if node_type is None else np.asarray(node_type, np.int8).copy()
-        self.owner, self.hub, self.num_parts = self._assignment(
+        self.spec = AggSpec.from_model(model)
+        self.owner, self.copies, partition = self._assignment(
             graph, num_parts, partition, hub_threshold, seed
         )
-        inits = build_layout(graph, self.owner, self.num_parts, hub=self.hub, features=feats)
+        self.num_parts = int(self.copies.copy_mask.shape[1])
+        self.hub = self.copies.is_hub
+        holder = edge_holders(graph, self.owner, self.copies, partition)
+        inits = build_layout(
+            graph, self.owner, self.num_parts, hub=self.hub, features=feats, holder=holder
+        )
         self.owned_count = np.bincount(self.owner, minlength=self.num_parts)
         src, dst = graph.edges()
+        self.placement = HubEdgePlacement(self.copies, src, dst, holder, self.owner)
         w = None if graph.weights is None else graph.weights
+        # hubs' total in-degree (their in-edges are spread over parts): masters get it from here
+        hub_ids = np.flatnonzero(self.hub)
+        into_hub = self.hub[dst]
+        contrib = self.spec.degree_contribution(
+            np.ones(int(into_hub.sum()), np.float32) if w is None else w[into_hub]
+        )
+        totals = np.bincount(dst[into_hub], weights=contrib, minlength=graph.num_nodes)
+        self.hub_total = dict(zip(hub_ids.tolist(), totals[hub_ids].tolist(), strict=True))
+        del holder
         self.adj = DynamicAdjacency(graph.indptr, graph.indices, w)  # driver copy: validation
         self.num_nodes = graph.num_nodes
         self.seq = -1
@@ -140,7 +160,7 @@ class PartitionEngine(EngineQueries):
             self.transport.get([a.status.remote() for a in self.actors])
         else:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
-        self.driver = WaveDriver(self.transport, self.num_layers)
+        self.driver = WaveDriver(self.transport, self.num_layers, has_hubs=bool(hub_ids.size))
         del src, dst
 
     @staticmethod
@@ -154,38 +174,44 @@ class PartitionEngine(EngineQueries):
     @staticmethod
     def _assignment(
         graph: CSRGraph, num_parts: int, partition: Any, hub_threshold: int | None, seed: int
-    ) -> tuple[np.ndarray, np.ndarray, int]:
+    ) -> tuple[np.ndarray, HubCopies, Any]:
+        """Owner array, hub copies, and the PartitionResult (None for a plain owner array)."""
         if partition is None:
             from partitioning.api import partition as metis_partition
 
             partition = metis_partition(graph, num_parts, hub_threshold=hub_threshold, seed=seed)
         if hasattr(partition, "owner"):
             owner = np.asarray(partition.owner, dtype=np.int32)
-            hub = np.zeros(owner.size, dtype=bool)
-            hub[np.asarray(partition.hubs.hub_ids, dtype=np.int64)] = True
-            return owner, hub, int(partition.num_parts)
+            k = int(partition.num_parts)
+            copies = HubCopies.from_table(partition.hubs, owner.size, k)
+            # the engine's master is the hub's owner; it always holds a copy
+            hub_ids = np.flatnonzero(copies.is_hub)
+            copies.master = owner[hub_ids]
+            copies.copy_mask[copies.hub_rank[hub_ids], owner[hub_ids]] = True
+            return owner, copies, partition
         owner = np.asarray(partition, dtype=np.int32)
         in_deg = graph.in_degrees()
         hub = np.zeros(owner.size, bool) if hub_threshold is None else in_deg > int(hub_threshold)
-        return owner, hub, int(num_parts)
+        return owner, HubCopies.everywhere(hub, owner, int(num_parts)), None
 
     # ------------------------------------------------------------------ full inference
     def full_inference(self) -> torch.Tensor:
         """Layer-wise inference of every node across the parts; returns [N, d] float32."""
-        self.last_full_stats = self.driver.run(
-            {p: ("begin_full", ()) for p in range(self.num_parts)}
-        )
-        parts = self.transport.get(
-            [self.transport.call(p, "owned_embeddings") for p in range(self.num_parts)]
-        )
-        dim = next(v.shape[1] for _, v in parts if v.ndim == 2 and v.shape[0])
-        emb = torch.zeros((self.num_nodes, dim), dtype=torch.float32)
+        hubs: dict[int, list[int]] = {}
+        for h in self.hub_total:
+            hubs.setdefault(int(self.owner[h]), []).append(h)
+        start = {}
+        for p in range(self.num_parts):
+            ids = np.array(sorted(hubs.get(p, [])), dtype=np.int64)
+            totals = np.array([self.hub_total[h] for h in ids.tolist()], dtype=np.float64)
+            start[p] = ("begin_full", (ids, totals))
+        stats = self.driver.run(start)
+        self.last_full_stats = stats
+        emb = torch.zeros((self.num_nodes, stats.embeddings.shape[1]), dtype=torch.float32)
         with warnings.catch_warnings():
             # arrays from the object store are read-only; they are only read here
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            for ids, vals in parts:
-                if ids.size:
-                    emb[torch.from_numpy(ids)] = torch.from_numpy(vals)
+            emb[torch.from_numpy(stats.node_ids)] = torch.from_numpy(stats.embeddings)
         self._emb = emb
         return emb
 
@@ -217,14 +243,15 @@ class PartitionEngine(EngineQueries):
 
     def _route(self, events: Sequence[Event]) -> dict[int, list[RoutedEvent]]:
         out: dict[int, list[RoutedEvent]] = {}
+        hubs_changed: set[int] = set()
         for ev in events:
             if isinstance(ev, AddEdge | RemoveEdge):
                 pairs = [(int(ev.src), int(ev.dst))]
                 if self.undirected:
                     pairs.append((int(ev.dst), int(ev.src)))
                 for u, v in pairs:
-                    holder = int(edge_holder(np.array([u]), np.array([v]), self.owner, self.hub)[0])
                     if isinstance(ev, AddEdge):
+                        holder = self.placement.add(u, v, self.owner)
                         ou, ov = int(self.owner[u]), int(self.owner[v])
                         out.setdefault(holder, []).append(
                             ("add_edge", u, v, float(ev.weight), ou, ov, bool(self.hub[v]))
@@ -232,9 +259,15 @@ class PartitionEngine(EngineQueries):
                         if ou != holder:  # the holder now needs u's messages
                             out.setdefault(ou, []).append(("subscribe", u, holder))
                         self.adj.add(u, v, float(ev.weight))
+                        w, sign = float(ev.weight), 1.0
                     else:
+                        holder = self.placement.remove(u, v, self.owner)
                         out.setdefault(holder, []).append(("remove_edge", u, v))
-                        self.adj.remove(u, v)
+                        w, sign = self.adj.remove(u, v), -1.0
+                    if self.hub[v]:
+                        c = float(self.spec.degree_contribution(np.array([w], np.float32))[0])
+                        self.hub_total[v] += sign * c
+                        hubs_changed.add(v)
             elif isinstance(ev, UpdateFeatures):
                 p = int(self.owner[ev.node])
                 out.setdefault(p, []).append(
@@ -246,13 +279,16 @@ class PartitionEngine(EngineQueries):
                 feats = None if ev.features is None else np.asarray(ev.features, np.float32)
                 out.setdefault(p, []).append(("add_node", node, feats, p))
                 self.owner = np.append(self.owner, np.int32(p))
-                self.hub = np.append(self.hub, False)
+                self.copies.add_nodes(1)
+                self.hub = self.copies.is_hub
                 self.owned_count[p] += 1
                 self.adj.add_nodes(1)
                 if self.node_type is not None:
                     t = -1 if ev.node_type is None else ev.node_type
                     self.node_type = np.append(self.node_type, np.int8(t))
                 self.num_nodes += 1
+        for h in sorted(hubs_changed):  # the master's new total, after the batch's edges
+            out.setdefault(int(self.owner[h]), []).append(("hub_degree", h, self.hub_total[h]))
         return out
 
     # ------------------------------------------------------------------ durability

@@ -109,53 +109,60 @@ class LocalTransport:
 
 
 class WaveDriver:
-    """Schedules one wave over the parts: only parts with mail or local work are called."""
+    """Schedules one wave over the parts: only parts with mail or local work are called.
 
-    def __init__(self, transport: Transport, num_layers: int) -> None:
+    A wave is ``L + 1`` rounds (plus one per layer when hub partials are in flight): the start
+    step, then ``layer_step(l)`` per layer. The last round is called with ``final=True`` on
+    every part the wave reached, and its summaries carry the result, so the driver waits on
+    exactly one round of small summaries per step and never on a closing round.
+    """
+
+    def __init__(self, transport: Transport, num_layers: int, has_hubs: bool = True) -> None:
         self.t = transport
         self.num_layers = num_layers
+        self.has_hubs = has_hubs
 
     def run(self, start: dict[int, tuple[str, tuple]]) -> WaveStats:
         """Run a wave begun by ``start[part] = (method, args)``; return its statistics."""
         stats = WaveStats()
         pending: dict[int, list[Any]] = {}
         called: set[int] = set()
+        ends = []
 
-        def step(parts: set[int], method: str, *args: Any) -> list[StepSummary]:
-            handles = {p: self.t.call(p, method, *args, *pending.pop(p, [])) for p in sorted(parts)}
-            called.update(parts)
+        def collect(handles: dict[int, Any]) -> list[StepSummary]:
+            called.update(handles)
             stats.calls += len(handles)
             sums = self.t.summaries([handles[p] for p in sorted(handles)])
             for s in sums:
                 stats.messages += s.rows_sent
                 stats.all_ready &= s.ready
+                if s.end is not None:
+                    ends.append(s.end)
                 for d in s.dests:
                     pending.setdefault(d, []).append(self.t.mail(handles[s.part], d))
             return sums
 
-        first = {p: self.t.call(p, m, *a) for p, (m, a) in sorted(start.items())}
-        called.update(first)
-        stats.calls += len(first)
-        for s in self.t.summaries([first[p] for p in sorted(first)]):
-            stats.messages += s.rows_sent
-            stats.all_ready &= s.ready
-            for d in s.dests:
-                pending.setdefault(d, []).append(self.t.mail(first[s.part], d))
-        sums = step(set(start) | set(pending), "exchange")
+        def step(parts: set[int], method: str, *args: Any) -> list[StepSummary]:
+            handles = {p: self.t.call(p, method, *args, *pending.pop(p, [])) for p in sorted(parts)}
+            return collect(handles)
+
+        sums = collect({p: self.t.call(p, m, *a) for p, (m, a) in sorted(start.items())})
         active = {s.part for s in sums if s.active}
+        last = self.num_layers - 1
         for layer in range(self.num_layers):
-            sums = step(active | set(pending), "layer_step", layer)
+            final = layer == last and not self.has_hubs
+            parts = active | set(pending) | (called if final else set())
+            sums = step(parts, "layer_step", layer, final)
             active = {s.part for s in sums if s.active}
             finish = {s.part for s in sums if s.deferred}
             finish |= {d for s in sums for d in s.partial_dests}
-            if finish:
-                sums2 = step(finish, "finish_layer", layer)
+            if self.has_hubs and (finish or layer == last):
+                final = layer == last
+                sums2 = step(finish | (called if final else set()), "finish_layer", layer, final)
                 active = (active - finish) | {s.part for s in sums2 if s.active}
-        ends = self.t.get([self.t.call(p, "finish_wave") for p in sorted(called)])
-        stats.calls += len(called)
-        ids = [e[0] for e in ends if e[0].size]
-        vals = [e[1] for e in ends if e[0].size and e[1].size]
-        stats.recomputed = int(sum(e[2] for e in ends))
+        stats.recomputed = int(sum(e.recomputed for e in ends))
+        ids = [e.node_ids for e in ends if e.node_ids.size]
+        vals = [e.embeddings for e in ends if e.node_ids.size and e.embeddings.size]
         if ids:
             stats.node_ids = np.concatenate(ids)
         if vals:
@@ -287,7 +294,7 @@ class IncrementalEngine(EngineQueries):
         owner = np.zeros(graph.num_nodes, dtype=np.int32)
         init = build_layout(graph, owner, 1, features=feats)[0]
         self.part = PartState(init, self.model)
-        self.driver = WaveDriver(LocalTransport([self.part]), self.num_layers)
+        self.driver = WaveDriver(LocalTransport([self.part]), self.num_layers, has_hubs=False)
         self.num_nodes = graph.num_nodes
         self.seq = -1
         self._emb: torch.Tensor | None = None
@@ -295,9 +302,11 @@ class IncrementalEngine(EngineQueries):
     # ------------------------------------------------------------------ full inference
     def full_inference(self) -> torch.Tensor:
         """Compute every node's embedding layer by layer; returns [N, d] float32."""
-        self.driver.run({0: ("begin_full", ())})
-        self._emb = torch.from_numpy(self.part.final_embeddings())
-        return self._emb
+        stats = self.driver.run({0: ("begin_full", ())})
+        emb = torch.zeros((self.num_nodes, stats.embeddings.shape[1]), dtype=torch.float32)
+        emb[torch.from_numpy(stats.node_ids)] = torch.from_numpy(stats.embeddings)
+        self._emb = emb
+        return emb
 
     # ------------------------------------------------------------------ events
     def _adjacency(self) -> Any:

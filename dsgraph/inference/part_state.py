@@ -7,10 +7,17 @@ master. A held edge whose source is owned elsewhere needs a *halo* copy of the s
 messages, which the owner sends only to its subscribers (parts holding such an edge).
 
 The single-process engine is the one-part case; :mod:`dsgraph.distributed.partition_actor` wraps
-a :class:`PartState` in a Ray actor. A *wave* (full inference, or one batch of events) runs:
+a :class:`PartState` in a Ray actor. A *wave* (full inference, or one batch of events) is
+``L + 1`` rounds when no hub is involved:
 
-``begin_full`` | ``apply_events`` → ``exchange`` → for each layer l: ``layer_step(l)``
-[→ ``finish_layer(l)`` where hub partials arrive] → ``finish_wave``.
+``begin_full`` | ``apply_events`` (structure, degrees, h^0, layer-0 messages) → for each layer
+l: ``layer_step(l)`` [→ ``finish_layer(l)`` where hub partials arrive].
+
+The driver passes ``final=True`` to the wave's last round; that step also returns the wave's
+result (ids and final embeddings of the owned nodes it changed, or of every owned node in a
+full wave), so no extra round closes the wave. A hub's total degree comes from the driver with
+the events (it is the sum over every part's share), so no round is spent collecting partial
+degrees either.
 
 Each step returns ``(StepSummary, mail_0, …, mail_{K-1})`` — one :class:`Mail` (or ``None``)
 per destination part; the driver delivers them to the next step. Messages are counted as rows.
@@ -50,44 +57,48 @@ class PartialRows:
 
 
 @dataclass
-class DegreeRows:
-    """Mirror → master: a part's partial in-degree of hub targets (float64)."""
-
-    part: int
-    nodes: np.ndarray
-    values: np.ndarray
-
-
-@dataclass
 class Mail:
     """Everything one part sends another in one step."""
 
     halo: list[HaloRows] = field(default_factory=list)
     partials: list[PartialRows] = field(default_factory=list)
-    degrees: list[DegreeRows] = field(default_factory=list)
 
     def rows(self) -> int:
         """Messages in this mail, counted as node rows."""
-        return (
-            sum(int(h.nodes.size) for h in self.halo)
-            + sum(int(p.nodes.size) for p in self.partials)
-            + sum(int(d.nodes.size) for d in self.degrees)
+        return sum(int(h.nodes.size) for h in self.halo) + sum(
+            int(p.nodes.size) for p in self.partials
         )
 
 
 @dataclass
+class WaveEnd:
+    """A part's share of a wave's result, returned by its final step.
+
+    ``node_ids`` int64 [n] (global) and ``embeddings`` float32 [n, d]: final embeddings of the
+    owned nodes the wave changed (every owned node after a full wave); ``recomputed``:
+    node-layer recomputations of the wave in this part.
+    """
+
+    node_ids: np.ndarray
+    embeddings: np.ndarray
+    recomputed: int
+
+
+@dataclass
 class StepSummary:
-    """What the driver needs to schedule the next step (small; fetched every step)."""
+    """What the driver needs to schedule the next step (small; fetched every step).
+
+    ``end`` is set on the wave's final step only.
+    """
 
     part: int
     dests: list[int]
     rows_sent: int
-    recomputed: int = 0
     deferred: bool = False
     active: bool = False
-    touched: bool = False
     partial_dests: list[int] = field(default_factory=list)
     ready: bool = True
+    end: WaveEnd | None = None
 
 
 @dataclass
@@ -120,6 +131,8 @@ class PartInit:
 # | ("features", node, values) | ("add_node", node, values|None, owner)
 # | ("subscribe", node, part)  — sent to the owner of ``node`` when ``part`` starts holding an
 #   edge out of it, so that subscriptions are in the owner's own event log too.
+# | ("hub_degree", node, total) — sent to a hub's master with the hub's new total in-degree
+#   (summed over every part's share) when edges into it changed.
 RoutedEvent = tuple
 
 # above this fraction of local nodes to recompute, a layer is aggregated with one sparse product
@@ -196,7 +209,7 @@ class PartState:
             else _grow_tensor(torch.as_tensor(np.asarray(init.features, dtype=np.float32)), self.n)
         )
         self.deg_local = np.zeros(self.n, dtype=np.float64)
-        self.deg_remote: dict[int, dict[int, float]] = {}
+        self.hub_degree: dict[int, float] = {}  # owned hubs: total in-degree over all shares
         self.scale = np.zeros(self.n, dtype=np.float32)
         self.h: list[torch.Tensor | None] = [None] * (self.num_layers + 1)
         self.m: list[torch.Tensor | None] = [None] * (self.num_layers + 1)
@@ -204,6 +217,7 @@ class PartState:
             {} for _ in range(self.num_layers)
         ]
         self.ready = False
+        self.last_recomputed: list[np.ndarray] = []  # global ids per layer, last wave
         self._reset_wave()
 
     # ------------------------------------------------------------------ local bookkeeping
@@ -221,6 +235,7 @@ class PartState:
         self.new_nodes: set[int] = set()  # no previous value to compare with: always "changed"
         self.deferred = np.empty(0, dtype=np.int64)
         self.recomputed = 0
+        self.recomputed_ids: list[list[np.ndarray]] = [[] for _ in range(self.num_layers)]
         self._use_full_sums = -1  # layer whose sums _prepare_full_sums computed
         self._halo_changed: dict[int, list[np.ndarray]] = {}
         self._partials_in: set[int] = set()
@@ -265,12 +280,12 @@ class PartState:
         return float(self.spec.degree_contribution(w).sum())
 
     def _total_scale(self, lids: np.ndarray) -> None:
-        """Recompute the normalisation factor of owned ``lids`` (local + mirrors' degrees)."""
+        """Recompute the normalisation factor of owned ``lids`` (hubs: the driver's total)."""
         deg = self.deg_local[lids].copy()
         for i in np.flatnonzero(self.hub[lids]).tolist():
-            remote = self.deg_remote.get(int(lids[i]))
-            if remote:
-                deg[i] += sum(remote[p] for p in sorted(remote))
+            total = self.hub_degree.get(int(lids[i]))
+            if total is not None:
+                deg[i] = total
         self.scale[lids] = self.spec.scale(deg)
 
     def _set_rows(self, layer: int, lids: np.ndarray, values: torch.Tensor) -> None:
@@ -329,19 +344,15 @@ class PartState:
                 HaloRows(layer, self.l2g[arr].copy(), self.m[layer][torch.from_numpy(arr)].numpy())
             )
 
-    def _summary(self, mails: list[Mail | None], **kw: Any) -> tuple:
+    def _summary(self, mails: list[Mail | None], final: bool = False, **kw: Any) -> tuple:
         dests = [p for p, m in enumerate(mails) if m is not None and p != self.part]
         rows = sum(mails[p].rows() for p in dests)
         out = [m if p in dests else None for p, m in enumerate(mails)]
         partial_dests = [p for p in dests if mails[p].partials]
+        ready = self.ready or self.full
+        end = self._end_wave() if final else None
         s = StepSummary(
-            self.part,
-            dests,
-            rows,
-            touched=bool(self.touched.any()),
-            partial_dests=partial_dests,
-            ready=self.ready,
-            **kw,
+            self.part, dests, rows, partial_dests=partial_dests, ready=ready, end=end, **kw
         )
         return (s, *out)
 
@@ -360,11 +371,6 @@ class PartState:
                     lv = int(self.g2l[g])
                     store.setdefault(lv, {})[pr.part] = row
                     self._partials_in.add(lv)
-            for dr in mail.degrees:
-                for g, val in zip(dr.nodes.tolist(), dr.values.tolist(), strict=True):
-                    lv = int(self.g2l[g])
-                    self.deg_remote.setdefault(lv, {})[dr.part] = float(val)
-                    self.deg_changed.add(lv)
 
     def _store_halo(self, layer: int, lids: np.ndarray, values: np.ndarray) -> None:
         vals = torch.from_numpy(np.asarray(values, dtype=np.float32))
@@ -434,6 +440,7 @@ class PartState:
         with torch.no_grad():
             new = self.model.layer_update(layer, agg, h_self).float()
         self.recomputed += int(lids.size)
+        self.recomputed_ids[layer].append(self.l2g[lids])
         nxt = self.h[layer + 1]
         if self.full or nxt is None or nxt.shape[1] != new.shape[1]:
             changed = lids
@@ -448,8 +455,14 @@ class PartState:
         return changed
 
     # ------------------------------------------------------------------ wave steps
-    def begin_full(self) -> tuple:
-        """Start a full-inference wave: every owned node changes, every degree is recomputed."""
+    def begin_full(
+        self, hub_ids: np.ndarray | None = None, hub_totals: np.ndarray | None = None
+    ) -> tuple:
+        """Start a full-inference wave: every degree, h^0 and layer-0 message is recomputed.
+
+        ``hub_ids``/``hub_totals``: total in-degree (over every part's share) of the hubs this
+        part is master of, from the driver.
+        """
         self._reset_wave()
         self.full = True
         indptr, _, w = self.in_adj.to_csr()
@@ -460,43 +473,42 @@ class PartState:
         if contrib.size:
             sums[nonempty] = np.add.reduceat(contrib, indptr[:-1][nonempty])
         self.deg_local[: self.n] = sums
-        mails = self._new_mails()
-        self._send_degrees(mails, np.flatnonzero(~self.owned[: self.n] & nonempty))
         self.remote_partials = [{} for _ in range(self.num_layers)]
-        self.deg_remote = {}
+        self._set_hub_degrees(hub_ids, hub_totals)
+        mails = self._new_mails()
+        self._begin_layers(mails)
         return self._summary(mails, active=True)
 
-    def _send_degrees(self, mails: list[Mail | None], lids: np.ndarray) -> None:
-        per_dest: dict[int, list[int]] = {}
-        for v in lids.tolist():
-            per_dest.setdefault(int(self.owner[v]), []).append(v)
-        for p, vs in per_dest.items():
-            arr = np.array(vs, dtype=np.int64)
-            self._mail(mails, p).degrees.append(
-                DegreeRows(self.part, self.l2g[arr].copy(), self.deg_local[arr].copy())
-            )
+    def _set_hub_degrees(self, hub_ids: np.ndarray | None, totals: np.ndarray | None) -> None:
+        self.hub_degree = {}
+        if hub_ids is None:
+            return
+        for g, t in zip(np.asarray(hub_ids).tolist(), np.asarray(totals).tolist(), strict=True):
+            self.hub_degree[int(self.g2l[g])] = float(t)
 
     def apply_events(self, seq: int, events: Sequence[RoutedEvent]) -> tuple:
-        """Apply this part's share of a batch (sequence number ``seq``) and start the wave."""
+        """Apply this part's share of a batch (sequence number ``seq``) and start the wave:
+        new degrees and h^0, and the layer-0 messages that changed, in the same step."""
         self._reset_wave()
-        mails = self._new_mails()
-        mirror_deg: set[int] = set()
         if int(seq) > self.last_seq:  # a replayed (already applied) batch changes nothing
             for ev in events:
-                self._apply_one(ev, mirror_deg)
+                self._apply_one(ev)
             self.last_seq = int(seq)
-        self._send_degrees(mails, np.array(sorted(mirror_deg), dtype=np.int64))
-        return self._summary(mails, active=bool(self.struct_dirty or self.s0))
+        mails = self._new_mails()
+        if self._lost():
+            return self._summary(mails)
+        self._begin_layers(mails)
+        return self._summary(mails, active=bool(self.struct_dirty or self.changed_now.size))
 
     def replay(self, seq: int, events: Sequence[RoutedEvent]) -> None:
         """Re-apply a logged batch to the structure only (restart recovery; no wave)."""
         if int(seq) > self.last_seq:
             for ev in events:
-                self._apply_one(ev, set())
+                self._apply_one(ev)
             self.last_seq = int(seq)
         self._reset_wave()
 
-    def _apply_one(self, ev: RoutedEvent, mirror_deg: set[int]) -> None:
+    def _apply_one(self, ev: RoutedEvent) -> None:
         kind = ev[0]
         if kind in ("add_edge", "remove_edge"):
             if kind == "add_edge":
@@ -516,8 +528,11 @@ class PartState:
             self.struct_dirty.add(lv)
             if self.owned[lv]:
                 self.deg_changed.add(lv)
-            else:
-                mirror_deg.add(lv)
+        elif kind == "hub_degree":
+            _, node, total = ev
+            lv = int(self.g2l[node])
+            self.hub_degree[lv] = float(total)
+            self.deg_changed.add(lv)
         elif kind == "subscribe":
             _, node, part = ev
             lv = int(self.g2l[node])
@@ -542,13 +557,9 @@ class PartState:
         else:  # the driver routes only the kinds above
             raise ValueError(f"unknown routed event {kind!r}")
 
-    def exchange(self, *inbox: Mail | None) -> tuple:
-        """Combine hub degrees, recompute h^0 and scales, send layer-0 messages (and every
-        layer's current messages to new subscribers)."""
-        if self._lost():
-            return self._summary(self._new_mails())
-        self._ingest(inbox)
-        mails = self._new_mails()
+    def _begin_layers(self, mails: list[Mail | None]) -> None:
+        """New scales and h^0; send layer-0 messages (and every layer's current messages to new
+        subscribers)."""
         if self.full:
             D = np.flatnonzero(self.owned[: self.n])
             lids = D
@@ -573,12 +584,14 @@ class PartState:
         self.new_subs = []
         self._emit_halo(mails, 0, send)
         self.changed_now = send
-        return self._summary(mails, active=bool(self.struct_dirty or self.changed_now.size))
 
-    def layer_step(self, layer: int, *inbox: Mail | None) -> tuple:
-        """Aggregate layer ``layer``: send hub partials to masters, update non-hub owned nodes."""
+    def layer_step(self, layer: int, final: bool, *inbox: Mail | None) -> tuple:
+        """Aggregate layer ``layer``: send hub partials to masters, update non-hub owned nodes.
+
+        ``final``: the wave's last round (the summary then carries the :class:`WaveEnd`).
+        """
         if self._lost():
-            return self._summary(self._new_mails())
+            return self._summary(self._new_mails(), final)
         self._ingest(inbox)
         mails = self._new_mails()
         if self.full:
@@ -607,8 +620,11 @@ class PartState:
         self.changed_next = changed
         self.touched[changed] = True
         non_hub_d = self.D[~self.hub[self.D]] if self.D.size else self.D
-        self._emit_halo(mails, layer + 1, np.union1d(changed, non_hub_d))
-        return self._advance(mails, layer, deferred=bool(self.deferred.size))
+        if not final:
+            self._emit_halo(mails, layer + 1, np.union1d(changed, non_hub_d))
+        self.changed_now = self.changed_next
+        active = bool(self.struct_dirty or self.changed_now.size or self.D.size)
+        return self._summary(mails, final, deferred=bool(self.deferred.size), active=active)
 
     def _send_partials(self, mails: list[Mail | None], layer: int, lids: np.ndarray) -> None:
         if lids.size == 0:
@@ -623,10 +639,10 @@ class PartState:
                 PartialRows(layer, self.part, self.l2g[lids[r]].copy(), sums[r].copy())
             )
 
-    def finish_layer(self, layer: int, *inbox: Mail | None) -> tuple:
-        """Combine hub partials at their masters and update the hubs."""
+    def finish_layer(self, layer: int, final: bool, *inbox: Mail | None) -> tuple:
+        """Combine hub partials at their masters and update the hubs (``final`` as above)."""
         if self._lost():
-            return self._summary(self._new_mails())
+            return self._summary(self._new_mails(), final)
         self._ingest(inbox)
         mails = self._new_mails()
         partials = np.fromiter(self._partials_in, np.int64, len(self._partials_in))
@@ -636,11 +652,12 @@ class PartState:
         self.changed_next = np.union1d(self.changed_next, changed)
         self.touched[changed] = True
         hub_d = self.D[self.hub[self.D]] if self.D.size else self.D
-        self._emit_halo(mails, layer + 1, np.union1d(changed, hub_d))
+        if not final:
+            self._emit_halo(mails, layer + 1, np.union1d(changed, hub_d))
         self.deferred = np.empty(0, dtype=np.int64)
         self.changed_now = self.changed_next  # finish_layer runs after layer_step
         return self._summary(
-            mails, active=bool(self.struct_dirty or self.changed_now.size or self.D.size)
+            mails, final, active=bool(self.struct_dirty or self.changed_now.size or self.D.size)
         )
 
     def _id_set(self, *arrays: np.ndarray) -> np.ndarray:
@@ -655,24 +672,23 @@ class PartState:
         keeps the structure current and waits for the full wave that recovery runs."""
         return not self.ready and not self.full
 
-    def _advance(self, mails: list[Mail | None], layer: int, deferred: bool) -> tuple:
-        self.changed_now = self.changed_next
-        active = bool(self.struct_dirty or self.changed_now.size or self.D.size)
-        return self._summary(mails, deferred=deferred, active=active)
-
-    def finish_wave(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """End the wave: (global ids, final embeddings) of touched owned nodes, recomputed."""
+    def _end_wave(self) -> WaveEnd:
+        """Close the wave: final embeddings of touched owned nodes (all owned after a full
+        wave), the wave's recomputations; remember which nodes each layer recomputed."""
+        self.last_recomputed = [
+            np.concatenate(ids) if ids else np.empty(0, np.int64) for ids in self.recomputed_ids
+        ]
         if self._lost():
             self._reset_wave()
-            return np.empty(0, np.int64), np.empty((0, 0), np.float32), 0
-        lids = np.flatnonzero(self.touched[: self.n] & self.owned[: self.n])
-        rec = self.recomputed
-        full = self.full
-        self._reset_wave()
-        if full:
+            return WaveEnd(np.empty(0, np.int64), np.empty((0, 0), np.float32), 0)
+        if self.full:
+            lids = np.flatnonzero(self.owned[: self.n])
             self.ready = True
-            return self.l2g[lids].copy(), np.empty((0, 0), np.float32), rec
-        return self.l2g[lids].copy(), self.final_embeddings(lids), rec
+        else:
+            lids = np.flatnonzero(self.touched[: self.n] & self.owned[: self.n])
+        end = WaveEnd(self.l2g[lids].copy(), self.final_embeddings(lids), self.recomputed)
+        self._reset_wave()
+        return end
 
     def final_embeddings(self, lids: np.ndarray | None = None) -> np.ndarray:
         """``combine([h^0..h^L])`` of owned ``lids`` (all owned when None), float32 numpy."""
