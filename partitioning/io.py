@@ -8,7 +8,8 @@ Layout (``<out>`` is usually ``<dataset>.parts/<k>``)::
     hubs.parquet     hub, part, is_master, edges, weight    (one row per hub copy)
     part-00000/
       nodes.parquet  global_id int64 in local-id order, kind int8 (0 owned, 1 mirror, 2 halo),
-                     hop int8, optional label int64, split int8, feat fixed_size_list<float32>
+                     hop int8, degree float64 (weighted in-degree in the whole graph),
+                     optional label int64, split int8, feat fixed_size_list<float32>
       edges.parquet  src, dst (local ids, int32, CSR order), optional weight float32
 
 A worker calls :func:`load_partition` and reads ``meta.json``, ``hubs.parquet`` and its own
@@ -45,17 +46,30 @@ from partitioning.metrics import PartitionMetrics
 from partitioning.result import PartitionResult
 
 
+def global_in_degrees(graph: CSRGraph) -> np.ndarray:
+    """float64 ``[N]`` weighted in-degree of every node of ``graph`` (edge count if unweighted).
+
+    Stored per local node so that degree-normalised models (GCN, LightGCN) normalise halo nodes,
+    whose rows a part holds only partly, by their true degree.
+    """
+    return np.bincount(graph.indices, weights=graph.weights, minlength=graph.num_nodes).astype(
+        np.float64, copy=False
+    )
+
+
 def _nodes_table(
     local: LocalPartition,
     features: np.ndarray | None,
     labels: np.ndarray | None,
     split: np.ndarray | None,
+    degrees: np.ndarray,
 ) -> pa.Table:
     ids = local.local_to_global
     cols: dict[str, pa.Array] = {
         "global_id": pa.array(ids),
         "kind": pa.array(local.kind),
         "hop": pa.array(local.hop),
+        "degree": pa.array(degrees[ids]),
     }
     if labels is not None:
         cols["label"] = pa.array(np.asarray(labels, dtype=np.int64)[ids])
@@ -101,13 +115,16 @@ def write_partitioned(
         )
     out = Path(out)
     edge_part = result.edge_owner(graph)
+    degrees = global_in_degrees(graph)
     parts_meta = []
     with atomic_dir(out) as tmp:
         for part in range(result.num_parts):
             local = build_local(graph, result, part, halo_hops, edge_part)
             folder = tmp / part_dir_name(part)
             folder.mkdir()
-            pq.write_table(_nodes_table(local, features, labels, split), folder / "nodes.parquet")
+            pq.write_table(
+                _nodes_table(local, features, labels, split, degrees), folder / "nodes.parquet"
+            )
             pq.write_table(_edges_table(local.graph), folder / "edges.parquet")
             parts_meta.append(
                 {
@@ -188,4 +205,5 @@ def load_partition(parts_dir: str | Path, part_id: int) -> LocalPartition:
         features=features,
         labels=nodes.column("label").to_numpy() if "label" in nodes.column_names else None,
         split=nodes.column("split").to_numpy() if "split" in nodes.column_names else None,
+        degrees=nodes.column("degree").to_numpy() if "degree" in nodes.column_names else None,
     )

@@ -29,7 +29,8 @@ class LocalPartition:
     int8 (0 owned, 1 mirror, 2 halo); ``hop`` int8 (0 for owned/mirror, 1..L for halo).
     ``hubs`` is the global hub table (every hub's master, copies, edge and weight shares).
     ``features`` float32 ``[num_local, D]``, ``labels`` int64, ``split`` int8 when the source
-    dataset has them.
+    dataset has them. ``degrees`` float64: each local node's weighted in-degree in the whole
+    graph (parts written before it was stored have None).
     """
 
     part_id: int
@@ -42,6 +43,7 @@ class LocalPartition:
     features: np.ndarray | None = None
     labels: np.ndarray | None = None
     split: np.ndarray | None = None
+    degrees: np.ndarray | None = None
 
     @property
     def num_local(self) -> int:

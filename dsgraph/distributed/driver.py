@@ -12,13 +12,30 @@ those of the real, server-held model. The run folder has the local loop's layout
 
 Placement: with several workers per part (``num_workers`` > ``partition.num_parts`` > 1) the
 part's training examples are dealt round-robin among its workers (documented sharing).
+
+Where the parts live: ``<run dir>/parts/``, written once by the driver before any worker starts
+(:func:`write_training_parts`), read by each worker with ``partitioning.load_partition``. The
+run folder, not a cache next to the data, because what is partitioned is the task's *training*
+graph (for recommendation the held-out interactions are removed), so the parts depend on the
+data, the task, the model depth and the partition settings together; because the run folder is
+already the one place every actor must reach (worker and server checkpoints live there, so on a
+cluster it is a shared path) and the parts add no deployment step; and because data folders are
+often read-only or shared by concurrent runs, where a cache would need locking and eviction.
+The price is one METIS run per training run (≈ 0.1 s for the default example). On ``--resume``
+the parts are reused when their manifest (``meta.json`` → ``training``) matches the run's
+settings and graph, and rewritten atomically otherwise. Halo depth: the model's message-passing
+layers (at least 1), plus one for recommendation so that positives and candidate negatives
+(items within a hop of the part) get exact embeddings.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +52,7 @@ from dsgraph.distributed.parameter_server import (
 )
 from dsgraph.distributed.ps_client import PSClient
 from dsgraph.distributed.worker import TrainWorker, flat_dense, load_dense, model_layout
-from dsgraph.errors import ConfigError
+from dsgraph.errors import ConfigError, DsgraphError
 
 _SERVER_DENSE = {"adam": "adam", "adamw": "adam", "sgd": "sgd"}
 _SERVER_ROWS = {"adam": "adam", "adamw": "adam", "sgd": "sgd"}
@@ -70,13 +87,93 @@ def assign_parts(num_workers: int, num_parts: int) -> list[tuple[int, int, int]]
     return out
 
 
-def partition_owner(task: Any, num_parts: int, seed: int) -> np.ndarray:
-    """int32 [N] owner part of every node (METIS with hub splitting); all zeros for one part."""
-    if num_parts == 1:
-        return np.zeros(task.num_nodes, np.int32)
-    from partitioning import partition
+def halo_hops(config: RunConfig) -> int:
+    """Halo depth of a training part: see the module docstring."""
+    # one hop per message-passing layer (neighbour fan-outs match the layers, as config checks)
+    return max(1, config.model.num_layers) + (config.task.kind == "recommendation")
 
-    return np.asarray(partition(task.graph, num_parts, seed=seed).owner, dtype=np.int32)
+
+def _graph_digest(graph: Any) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (graph.indptr, graph.indices, graph.weights):
+        if array is not None:
+            digest.update(np.ascontiguousarray(array).view(np.uint8))
+    return digest.hexdigest()
+
+
+def write_training_parts(
+    config: RunConfig,
+    task: Any,
+    dataset: Any,
+    parts_dir: str | Path,
+    num_parts: int,
+    *,
+    progress: bool = False,
+) -> Path:
+    """Partition ``task.graph`` into ``num_parts`` and write the parts to ``parts_dir``.
+
+    METIS with hub splitting (``partition.hub_threshold``, ``partition.seed``; train nodes are a
+    balance constraint for node classification), :func:`halo_hops` deep halos, the dataset's
+    features (and labels / split for node classification) per local node, and a ``training``
+    manifest in ``meta.json``. An existing directory whose manifest matches is reused as is;
+    anything else is replaced atomically. Returns ``parts_dir``.
+    """
+    from partitioning import partition, write_partitioned
+    from partitioning.book import read_meta
+
+    parts_dir = Path(parts_dir)
+    graph = task.graph
+    manifest = {
+        "task": config.task.kind,
+        "source": str(Path(config.data.path).resolve()),
+        "graph": _graph_digest(graph),
+        "num_parts": num_parts,
+        "halo_hops": halo_hops(config),
+        "hub_threshold": config.partition.hub_threshold,
+        "seed": config.partition.seed,
+    }
+    if (parts_dir / "meta.json").is_file():
+        try:
+            if read_meta(parts_dir).get("training") == manifest:
+                return parts_dir
+        except DsgraphError:
+            pass  # unreadable: rewritten below
+    node_classification = config.task.kind == "node_classification"
+    train_mask = None
+    if node_classification:
+        train_mask = np.zeros(graph.num_nodes, bool)
+        train_mask[task.train_nodes] = True
+    result = partition(
+        graph,
+        num_parts,
+        hub_threshold=config.partition.hub_threshold,
+        train_mask=train_mask,
+        seed=config.partition.seed,
+    )
+    extra: dict[str, Any] = {
+        "training": manifest,
+        "task": config.task.kind,
+        "symmetric": bool(graph.is_symmetric()),
+        "source": manifest["source"],
+    }
+    if node_classification:
+        extra["num_classes"] = int(task.out_dim)
+    else:
+        extra["num_users"], extra["num_items"] = int(task.num_users), int(task.num_items)
+    features = None if dataset.features is None else np.asarray(dataset.features.numpy())
+    with _parts_bar(progress, num_parts) as on_part:
+        write_partitioned(
+            parts_dir,
+            graph,
+            result,
+            halo_hops=manifest["halo_hops"],
+            features=features,
+            labels=dataset.labels if node_classification else None,
+            split=dataset.split if node_classification else None,
+            extra_meta=extra,
+            on_part=on_part,
+        )
+    return parts_dir
 
 
 def _server_config(config: RunConfig, run_dir: Path) -> ServerConfig:
@@ -179,7 +276,9 @@ def train_distributed(
             f"cluster.num_workers={cc.num_workers} < partition.num_parts={num_parts}: every part "
             "needs a worker (more workers than parts is allowed: they share a part)"
         )
-    owner = partition_owner(task, num_parts, config.partition.seed)
+    parts_dir = write_training_parts(
+        config, task, dataset, layout_dir.root / "parts", num_parts, progress=progress
+    )
     assignment = assign_parts(cc.num_workers, num_parts)
     total = tc.epochs * task.num_batches()
     if tc.max_steps:
@@ -223,7 +322,6 @@ def train_distributed(
         remote_worker = ray.remote(TrainWorker)
         # a local instance has os.cpu_count() slots: more workers than cores share them
         worker_cpus = 1.0 if cc.address else min(1.0, (os.cpu_count() or 1) / cc.num_workers)
-        owner_ref = ray.put(owner)
         resolved = config.model_dump(mode="json")
         workers = [
             remote_worker.options(
@@ -231,11 +329,11 @@ def train_distributed(
                 max_restarts=cc.max_restarts,
                 max_task_retries=0,
                 resources=(worker_resources or [{}] * cc.num_workers)[w],
-            ).remote(resolved, w, part, share, sharers, owner_ref, servers, str(layout_dir.root))
+            ).remote(resolved, w, part, share, sharers, str(layout_dir.root), str(parts_dir))
             for w, (part, share, sharers) in enumerate(assignment)
         ]
         placement = get(
-            [w.info.remote() for w in workers], cc.remote_timeout_s * 5, "start workers"
+            [w.connect.remote(servers) for w in workers], cc.remote_timeout_s * 5, "start workers"
         )
         for info in ps_info:
             placement.append({"ps_shard": info["shard"], "node_id": info["node_id"]})
@@ -266,9 +364,13 @@ def train_distributed(
                     reason = actor_error_reason(e)
                     events.append(f"worker {w} died ({reason})")
                     info = await_restart(workers[w], cc.remote_timeout_s * 5)
-                    if info is not None:  # Ray restarted it: it reloaded its checkpoint
+                    if info is not None:  # Ray restarted it: it reloaded its part and checkpoint
+                        workers[w].connect.remote(servers)  # runs before the next chunk
                         steps[w] = info["step"]
-                        events.append(f"worker {w} restarted at step {steps[w]}")
+                        events.append(
+                            f"worker {w} restarted at step {steps[w]} "
+                            f"(reloaded part {info['part']}: {info['num_local']} local nodes)"
+                        )
                         pending[workers[w].train.remote(min(per_worker, steps[w] + chunk))] = w
                     else:
                         alive.discard(w)
@@ -366,6 +468,19 @@ def _baseline(metrics_path: Path) -> dict[str, float]:
 
     rec = next((r for r in read_metrics(metrics_path) if r["kind"] == "baseline"), {})
     return {k: v for k, v in rec.items() if k not in ("kind", "step")}
+
+
+@contextlib.contextmanager
+def _parts_bar(enabled: bool, num_parts: int) -> Iterator[Callable[[int], None] | None]:
+    """Rich progress over written parts (``on_part`` callback), or None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from dsgraph.train.trainer import _progress
+
+    with _progress(True) as bar:
+        task_id = bar.add_task("partitioning (METIS + halo)", total=num_parts, info="")
+        yield lambda part: bar.update(task_id, advance=1)
 
 
 class _bar:

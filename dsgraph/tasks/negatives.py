@@ -14,6 +14,8 @@ class NegativeSampler:
     word2vec/PinSAGE heuristic; harder negatives than uniform). Collisions with a user's training
     items are re-drawn up to ``max_retries`` times (a few may remain for very heavy users).
     Item ids are local (0..num_items-1); all draws come from the caller's generator.
+    ``item_counts`` (``[num_items]``) replaces the training-item counts behind popularity
+    weights: a worker that holds part of the interactions passes the items' global degrees.
     """
 
     def __init__(
@@ -24,6 +26,7 @@ class NegativeSampler:
         mode: str = "uniform",
         alpha: float = 0.75,
         max_retries: int = 5,
+        item_counts: np.ndarray | None = None,
     ) -> None:
         self.num_items = int(num_items)
         self.mode = mode
@@ -38,7 +41,12 @@ class NegativeSampler:
             self._dense[self._keys] = True
         self._cdf: np.ndarray | None = None
         if mode == "popularity":
-            weight = np.bincount(train_items, minlength=num_items).astype(np.float64) ** alpha
+            counts = (
+                np.bincount(train_items, minlength=num_items)
+                if item_counts is None
+                else np.asarray(item_counts)
+            )
+            weight = counts.astype(np.float64) ** alpha
             weight = weight + 1e-12  # items never seen keep a tiny chance
             self._cdf = np.cumsum(weight / weight.sum())
         elif mode != "uniform":
