@@ -1,7 +1,10 @@
 """Numba kernels of the server-side optimizers: in-place updates of flat fp32 arrays.
 
 Sparse kernels touch only the given positions (lazy optimizer state, as torch's SparseAdam), so
-applying a Top-K update costs O(k), not O(numel). Plain arrays in, nothing returned.
+applying a Top-K update costs O(k), not O(numel). Plain arrays in, nothing returned. Every kernel
+only reads its gradient arguments, so the read-only buffers Ray maps out of its object store are
+accepted as they are (no copy), and every kernel releases the GIL (``nogil``), so a server thread
+can receive the next push while another applies this one.
 """
 
 from __future__ import annotations
@@ -10,6 +13,16 @@ import math
 
 import numpy as np
 from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def first_out_of_range(idx, size):  # pragma: no cover - compiled
+    """Position in ``idx`` of the first entry outside ``[0, size)``, or -1 (one pass, no temp)."""
+    for i in range(idx.size):
+        j = idx[i]
+        if j < 0 or j >= size:
+            return i
+    return -1
 
 
 @njit(cache=True, nogil=True)

@@ -4,7 +4,8 @@
 row-sharded embedding tables + server-side optimizers + staleness policy + checkpoints); it is
 usable without Ray, which is how the benchmark measures the same apply in a plain process.
 :class:`ParameterServer` is the Ray actor around it: one actor per shard, serial method execution
-(so updates apply one at a time, in arrival order), reload of the last checkpoint in the
+(so updates are admitted one at a time, in arrival order) with the optimizer work on a
+background :class:`ApplyThread` in the same order, and reload of the last checkpoint in the
 constructor (Ray re-runs it when it restarts a crashed actor).
 
 Asynchrony follows Li et al., "Scaling Distributed Machine Learning with the Parameter Server"
@@ -15,16 +16,21 @@ was computed on; one staler than ``max_staleness`` is dropped or down-weighted b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
+import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dsgraph.distributed._kernels import first_out_of_range, sum_duplicate_rows
 from dsgraph.distributed.errors import PSCheckpointError
 from dsgraph.distributed.optimizers import make_dense_optimizer, make_row_optimizer
 from dsgraph.distributed.payloads import (
@@ -72,6 +78,20 @@ class ServerConfig:
             raise ConfigError(
                 f"cluster.ps_checkpoint_every must be >= 0, got {self.checkpoint_every}"
             )
+
+
+@dataclass(frozen=True)
+class AdmittedUpdate:
+    """An update a shard accepted and versioned but has not applied yet (see ``admit``).
+
+    ``rows`` holds (table, shard-local row ids, grads) per table. The arrays may be read-only
+    views of Ray's object store; holding them keeps those buffers alive until applied.
+    """
+
+    version: int
+    weight: float
+    dense: DenseGrad | None
+    rows: tuple[tuple[str, np.ndarray, np.ndarray], ...]
 
 
 def checkpoint_path(directory: str | os.PathLike[str], shard: int, num_ps: int) -> Path:
@@ -192,37 +212,67 @@ class ParameterShard:
         return RowBlock(request.table, request.ids, rows, self.version)
 
     def push(self, update: ShardUpdate) -> PushAck:
-        """Apply one update, at most once per ``(worker, seq)``, under the staleness policy."""
-        self.bytes_in += update.nbytes
-        if update.seq <= self.last_seq.get(update.worker, -1):
-            self.counts["duplicates"] += 1
-            return PushAck(self.shard, self.version, "duplicate", 0, 0.0)
-        staleness = max(0, self.version - update.base_version)
-        self.hist[min(staleness, STALENESS_BINS - 1)] += 1
-        weight, status = 1.0, "applied"
-        if staleness > self.config.max_staleness:
-            if self.config.staleness_policy == "drop":
-                self.counts["dropped"] += 1
-                self.last_seq[update.worker] = update.seq
-                return PushAck(self.shard, self.version, "dropped", staleness, 0.0)
-            weight, status = 1.0 / (1 + staleness - self.config.max_staleness), "downweighted"
-        t0 = time.perf_counter()
-        if update.dense is not None:
-            self._apply_dense(update.dense, weight)
-        for rows in update.rows:
-            self._apply_rows(rows, weight)
-        self.apply_seconds += time.perf_counter() - t0
-        self.counts[status] += 1
-        self.last_seq[update.worker] = update.seq
-        self.version += 1
-        every = self.config.checkpoint_every
-        if self.config.checkpoint_dir and every and self.version % every == 0:
-            self.save_checkpoint()
-        return PushAck(self.shard, self.version, status, staleness, weight)
+        """Apply one update, at most once per ``(worker, seq)``, under the staleness policy.
+
+        The synchronous composition of :meth:`admit` and :meth:`apply` (plus the periodic
+        checkpoint); the actor runs the same two halves on two threads.
+        """
+        ack, admitted = self.admit(update)
+        if admitted is not None:
+            self.apply(admitted)
+            if self.checkpoint_due():
+                self.save_checkpoint()
+        return ack
 
     def push_batch(self, updates: list[ShardUpdate]) -> list[PushAck]:
         """Apply many small updates in one call (one round trip instead of ``len(updates)``)."""
         return [self.push(u) for u in updates]
+
+    def admit(self, update: ShardUpdate) -> tuple[PushAck, AdmittedUpdate | None]:
+        """Decide an update's fate and book it, without touching parameters.
+
+        Validates first (a bad update raises and changes nothing), then applies the at-most-once
+        rule and the staleness policy, counts, and assigns the version the update produces.
+        Returns the verdict and, unless dropped or a duplicate, the work for :meth:`apply`.
+        Updates must be applied in the order they were admitted.
+        """
+        if update.seq <= self.last_seq.get(update.worker, -1):
+            self.bytes_in += update.nbytes
+            self.counts["duplicates"] += 1
+            return PushAck(self.shard, self.version, "duplicate", 0, 0.0), None
+        if update.dense is not None:
+            self._check_dense(update.dense)
+        rows = tuple(self._check_rows(r) for r in update.rows)
+        self.bytes_in += update.nbytes
+        staleness = max(0, self.version - update.base_version)
+        self.hist[min(staleness, STALENESS_BINS - 1)] += 1
+        self.last_seq[update.worker] = update.seq
+        weight, status = 1.0, "applied"
+        if staleness > self.config.max_staleness:
+            if self.config.staleness_policy == "drop":
+                self.counts["dropped"] += 1
+                return PushAck(self.shard, self.version, "dropped", staleness, 0.0), None
+            weight, status = 1.0 / (1 + staleness - self.config.max_staleness), "downweighted"
+        self.counts[status] += 1
+        self.version += 1
+        ack = PushAck(self.shard, self.version, status, staleness, weight)
+        return ack, AdmittedUpdate(self.version, weight, update.dense, rows)
+
+    def apply(self, admitted: AdmittedUpdate) -> None:
+        """Run the optimizer for one admitted update (numba kernels; they release the GIL)."""
+        t0 = time.perf_counter()
+        if admitted.dense is not None:
+            grad = admitted.dense
+            self.dense_opt.apply(self.params, grad.values, grad.indices, admitted.weight)
+        for table, local, grads in admitted.rows:
+            uniq, summed = sum_duplicate_rows(local, grads)
+            self.row_opts[table].apply(self.tables[table], uniq, summed, admitted.weight)
+        self.apply_seconds += time.perf_counter() - t0
+
+    def checkpoint_due(self) -> bool:
+        """True right after admitting the update whose version is a multiple of checkpoint_every."""
+        every = self.config.checkpoint_every
+        return bool(self.config.checkpoint_dir and every and self.version % every == 0)
 
     def metrics(self) -> ServerMetrics:
         return ServerMetrics(
@@ -241,8 +291,8 @@ class ParameterShard:
             apply_seconds=self.apply_seconds,
         )
 
-    # ---- apply -----------------------------------------------------------------------------
-    def _apply_dense(self, grad: DenseGrad, weight: float) -> None:
+    # ---- validation ------------------------------------------------------------------------
+    def _check_dense(self, grad: DenseGrad) -> None:
         size = self.params.size
         if grad.indices is None:
             if grad.values.shape != (size,):
@@ -250,25 +300,28 @@ class ParameterShard:
                     f"shard {self.shard}: dense gradient of shape {grad.values.shape}, "
                     f"expected ({size},)"
                 )
-        elif grad.indices.size and (grad.indices.min() < 0 or grad.indices.max() >= size):
-            raise IndexError(
-                f"shard {self.shard}: Top-K positions outside [0, {size}) "
-                f"(min {grad.indices.min()}, max {grad.indices.max()})"
+            return
+        if grad.indices.shape != grad.values.shape or grad.indices.ndim != 1:
+            raise ValueError(
+                f"shard {self.shard}: Top-K positions of shape {grad.indices.shape} and values "
+                f"of shape {grad.values.shape}, expected two equal 1-D shapes"
             )
-        self.dense_opt.apply(self.params, grad.values, grad.indices, weight)
+        bad = first_out_of_range(grad.indices, size) if grad.indices.size else -1
+        if bad >= 0:
+            raise IndexError(
+                f"shard {self.shard}: Top-K position {int(grad.indices[bad])} (entry {bad}) is "
+                f"outside [0, {size})"
+            )
 
-    def _apply_rows(self, rows: RowGrads, weight: float) -> None:
-        from dsgraph.distributed._kernels import sum_duplicate_rows
-
+    def _check_rows(self, rows: RowGrads) -> tuple[str, np.ndarray, np.ndarray]:
         local = self._local_rows(rows.table, rows.ids)
-        table = self.tables[rows.table]
-        if rows.grads.shape != (rows.ids.size, table.shape[1]):
+        dim = self.tables[rows.table].shape[1]
+        if rows.grads.shape != (rows.ids.size, dim):
             raise ValueError(
                 f"table {rows.table!r}: grads of shape {rows.grads.shape}, expected "
-                f"({rows.ids.size}, {table.shape[1]})"
+                f"({rows.ids.size}, {dim})"
             )
-        uniq, summed = sum_duplicate_rows(local, rows.grads)
-        self.row_opts[rows.table].apply(table, uniq, summed, weight)
+        return rows.table, local, rows.grads
 
     def _local_rows(self, table: str, ids: np.ndarray) -> np.ndarray:
         spec = self.layout.table(table)
@@ -351,12 +404,66 @@ class ParameterShard:
         self.last_seq = {int(k): int(v) for k, v in meta["last_seq"].items()}
 
 
+class ApplyThread:
+    """Applies admitted updates on one background thread, strictly in admission order.
+
+    The actor's main thread receives a push (Ray's arg fetch and unpickling), admits it, hands
+    it over here and acks at once; the numba kernels release the GIL, so receiving the next
+    push overlaps applying this one. Whatever is queued when the thread wakes is applied in
+    one go. ``depth`` bounds the queue (and the object-store buffers it pins): a full queue makes
+    ``submit`` wait, which pushes back on the callers.
+    """
+
+    def __init__(self, apply: Callable[[AdmittedUpdate], None], depth: int = 8) -> None:
+        self._apply = apply
+        self._queue: queue.Queue[AdmittedUpdate] = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ps-apply", daemon=True)
+        self._thread.start()
+
+    def submit(self, admitted: AdmittedUpdate) -> None:
+        self._raise_if_failed()
+        self._queue.put(admitted)
+
+    def drain(self) -> None:
+        """Return once everything submitted so far is applied (before reads and checkpoints)."""
+        self._queue.join()
+        self._raise_if_failed()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self._queue.get_nowait())
+            for admitted in batch:
+                try:
+                    if self._error is None:
+                        self._apply(admitted)
+                except BaseException as e:  # surfaced by the next verb; state is suspect
+                    self._error = e
+                finally:
+                    self._queue.task_done()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(
+                f"parameter-server apply thread failed ({type(self._error).__name__}: "
+                f"{self._error}); restart the shard from its checkpoint"
+            ) from self._error
+
+
 class ParameterServer:
     """Ray actor of one shard; create with :func:`create_parameter_servers`.
 
     Verbs: ``pull_dense(since_version)``, ``pull_rows(RowPull)``, ``push(ShardUpdate)``,
     ``push_dense(worker, seq, base_version, DenseGrad)``, ``push_rows(worker, seq, base_version,
     RowGrads)``, ``push_batch([ShardUpdate])``, ``metrics()``, ``checkpoint()``, ``info()``.
+
+    Verbs run one at a time on the actor's main thread, in arrival order (so a worker's seqs
+    arrive in order and at-most-once holds); a push is admitted there and applied on the
+    :class:`ApplyThread`. Reads, checkpoints and metrics first wait for the queued applies, so a
+    caller always reads its own acknowledged writes.
     """
 
     def __init__(
@@ -368,11 +475,17 @@ class ParameterServer:
         initial_dense: np.ndarray | None = None,
         initial_rows: dict[str, np.ndarray] | None = None,
         threads: int = 1,
+        apply_queue: int = 8,
     ) -> None:
         from dsgraph.distributed.cluster import configure_threads
 
         configure_threads(threads, torch=False)
         self.state = ParameterShard(layout, shard, num_ps, config, initial_dense, initial_rows)
+        self.applier = ApplyThread(self.state.apply, apply_queue) if apply_queue > 0 else None
+
+    def _drain(self) -> None:
+        if self.applier is not None:
+            self.applier.drain()
 
     def info(self) -> dict:
         import ray
@@ -389,30 +502,43 @@ class ParameterServer:
     def initialize(
         self, dense: np.ndarray | None, rows: dict[str, np.ndarray] | None = None
     ) -> bool:
+        self._drain()
         return self.state.initialize(dense, rows)
 
     def pull_dense(self, since_version: int = -1) -> DenseSnapshot:
+        self._drain()
         return self.state.pull_dense(since_version)
 
     def pull_rows(self, request: RowPull) -> RowBlock:
+        self._drain()
         return self.state.pull_rows(request)
 
     def push(self, update: ShardUpdate) -> PushAck:
-        return self.state.push(update)
+        if self.applier is None:
+            return self.state.push(update)
+        ack, admitted = self.state.admit(update)
+        if admitted is not None:
+            self.applier.submit(admitted)
+            if self.state.checkpoint_due():
+                self.applier.drain()
+                self.state.save_checkpoint()
+        return ack
 
     def push_dense(self, worker: int, seq: int, base_version: int, grad: DenseGrad) -> PushAck:
-        return self.state.push(ShardUpdate(worker, seq, base_version, dense=grad))
+        return self.push(ShardUpdate(worker, seq, base_version, dense=grad))
 
     def push_rows(self, worker: int, seq: int, base_version: int, rows: RowGrads) -> PushAck:
-        return self.state.push(ShardUpdate(worker, seq, base_version, rows=(rows,)))
+        return self.push(ShardUpdate(worker, seq, base_version, rows=(rows,)))
 
     def push_batch(self, updates: list[ShardUpdate]) -> list[PushAck]:
-        return self.state.push_batch(updates)
+        return [self.push(u) for u in updates]
 
     def metrics(self) -> ServerMetrics:
+        self._drain()
         return self.state.metrics()
 
     def checkpoint(self) -> str:
+        self._drain()
         return str(self.state.save_checkpoint())
 
 

@@ -199,3 +199,151 @@ def test_initialize_checkpoints_start_values_and_is_ignored_after_restore(tmp_pa
     np.testing.assert_array_equal(restarted.params, start)
     with pytest.raises(ConfigError, match="initial rows"):
         ParameterShard(LAYOUT, 0, 2, ServerConfig()).initialize(None, {"user": table[:3]})
+
+
+def _random_updates(rng: np.random.Generator, count: int, workers: int) -> list[ShardUpdate]:
+    """Updates from several workers with replays, stale bases, Top-K/full dense and rows."""
+    updates, seqs = [], [0] * workers
+    for _ in range(count):
+        w = int(rng.integers(workers))
+        if seqs[w] and rng.random() < 0.2:
+            seq = int(rng.integers(seqs[w]))  # a replay of something already sent
+        else:
+            seq = seqs[w]
+            seqs[w] += 1
+        base = int(rng.integers(max(1, len(updates))))
+        if rng.random() < 0.3:
+            dense = DenseGrad(rng.standard_normal(LAYOUT.dense_numel).astype(np.float32))
+        else:
+            k = int(rng.integers(1, 12))
+            idx = rng.choice(LAYOUT.dense_numel, k, replace=False).astype(np.int32)
+            dense = DenseGrad(rng.standard_normal(k).astype(np.float16), idx)
+        ids = rng.integers(0, 11, int(rng.integers(0, 5)))
+        rows = (RowGrads("user", ids, rng.standard_normal((ids.size, 4)).astype(np.float32)),)
+        updates.append(ShardUpdate(w, seq, base, dense, rows if ids.size else ()))
+    return updates
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    dense_optimizer=st.sampled_from(["sgd", "adam"]),
+    row_optimizer=st.sampled_from(["sgd", "adagrad", "adam"]),
+    policy=st.sampled_from(["drop", "downweight"]),
+    chunks=st.lists(st.integers(1, 6), min_size=1, max_size=8),
+)
+def test_admit_all_then_apply_equals_sequential_push(
+    seed: int, dense_optimizer: str, row_optimizer: str, policy: str, chunks: list[int]
+) -> None:
+    """Admitting a run of updates before applying them (what the actor's apply thread sees when
+    pushes queue up) gives the same verdicts, versions, counters and bit-identical state."""
+    config = ServerConfig(
+        dense_optimizer=dense_optimizer,
+        dense_lr=0.05,
+        momentum=0.9 if dense_optimizer == "sgd" else 0.0,
+        row_optimizer=row_optimizer,
+        max_staleness=2,
+        staleness_policy=policy,
+    )
+    updates = _random_updates(np.random.default_rng(seed), sum(chunks), workers=3)
+    sequential = ParameterShard(LAYOUT, 0, 1, config)
+    acks_seq = [sequential.push(u) for u in updates]
+    queued = ParameterShard(LAYOUT, 0, 1, config)
+    acks_q, start = [], 0
+    for size in chunks:  # admit a chunk, then apply what is pending, in admission order
+        pending = []
+        for u in updates[start : start + size]:
+            ack, admitted = queued.admit(u)
+            acks_q.append(ack)
+            if admitted is not None:
+                pending.append(admitted)
+        assert [a.version for a in pending] == sorted({a.version for a in pending})
+        for admitted in pending:
+            queued.apply(admitted)
+        start += size
+    assert acks_q == acks_seq
+    np.testing.assert_array_equal(queued.params, sequential.params)
+    np.testing.assert_array_equal(queued.tables["user"], sequential.tables["user"])
+    m_q, m_s = queued.metrics(), sequential.metrics()
+    for key in ("version", "applied", "downweighted", "dropped", "duplicates", "bytes_in"):
+        assert getattr(m_q, key) == getattr(m_s, key), key
+    np.testing.assert_array_equal(m_q.staleness_hist, m_s.staleness_hist)
+    statuses = [a.status for a in acks_seq]
+    assert m_s.version == statuses.count("applied") + statuses.count("downweighted")
+    assert int(m_s.staleness_hist.sum()) == len(updates) - statuses.count("duplicate")
+
+
+def test_read_only_payload_buffers_are_applied_without_copies() -> None:
+    """Ray maps pushed arrays read-only out of its object store; every path must accept them."""
+
+    def frozen(a: np.ndarray) -> np.ndarray:
+        a = np.array(a)
+        a.setflags(write=False)
+        return a
+
+    for dense_optimizer in ("sgd", "adam"):
+        config = ServerConfig(dense_optimizer=dense_optimizer, row_optimizer="adagrad")
+        ro, rw = ParameterShard(LAYOUT, 0, 1, config), ParameterShard(LAYOUT, 0, 1, config)
+        rng = np.random.default_rng(1)
+        idx = np.array([3, 9, 41], np.int32)
+        vals = rng.standard_normal(3).astype(np.float32)
+        full = rng.standard_normal(LAYOUT.dense_numel).astype(np.float32)
+        ids = np.array([2, 7, 2])
+        grads = rng.standard_normal((3, 4)).astype(np.float32)
+        for shard, wrap in ((ro, frozen), (rw, np.array)):
+            shard.push(ShardUpdate(0, 0, 0, DenseGrad(wrap(vals), wrap(idx))))
+            shard.push(ShardUpdate(0, 1, 1, DenseGrad(wrap(full.astype(np.float16)))))
+            shard.push(ShardUpdate(0, 2, 2, rows=(RowGrads("user", wrap(ids), wrap(grads)),)))
+        np.testing.assert_array_equal(ro.params, rw.params)
+        np.testing.assert_array_equal(ro.tables["user"], rw.tables["user"])
+        assert ro.version == 3
+
+
+def test_bad_update_is_refused_whole_and_changes_nothing() -> None:
+    """A valid dense part with invalid rows must not be half-applied or counted."""
+    shard = ParameterShard(LAYOUT, 0, 1, _sgd())
+    before = shard.params.copy()
+    bad_rows = RowGrads("user", np.array([1, 99]), np.ones((2, 4), np.float32))
+    update = ShardUpdate(0, 0, 0, DenseGrad(np.ones(1, np.float32), np.array([0], np.int32)))
+    for broken in (
+        ShardUpdate(0, 0, 0, update.dense, (bad_rows,)),
+        ShardUpdate(0, 0, 0, update.dense, (RowGrads("user", np.array([1]), np.ones((1, 3))),)),
+        ShardUpdate(0, 0, 0, DenseGrad(np.ones(2, np.float32), np.array([0, -1], np.int32))),
+        ShardUpdate(0, 0, 0, DenseGrad(np.ones(2, np.float32), np.array([0], np.int32))),
+        ShardUpdate(0, 0, 0, DenseGrad(np.ones(3, np.float32))),
+    ):
+        with pytest.raises((IndexError, ValueError)) as err:
+            shard.push(broken)
+        assert "shard 0" in str(err.value) or "table 'user'" in str(err.value)
+    np.testing.assert_array_equal(shard.params, before)
+    m = shard.metrics()
+    assert (m.version, m.applied, m.bytes_in, int(m.staleness_hist.sum())) == (0, 0, 0, 0)
+    assert shard.last_seq == {}
+    assert shard.push(update).status == "applied"  # the same seq is still free
+
+
+def test_out_of_range_message_names_position_and_entry() -> None:
+    shard = ParameterShard(LAYOUT, 0, 1, _sgd())
+    with pytest.raises(IndexError, match=r"position 57 \(entry 1\) is outside \[0, 57\)"):
+        shard.push(_topk(0, 0, 0, [3, 57], [1.0, 1.0]))
+
+
+def test_apply_thread_applies_in_order_and_surfaces_failures() -> None:
+    from dsgraph.distributed.parameter_server import AdmittedUpdate, ApplyThread
+
+    seen: list[int] = []
+    applier = ApplyThread(lambda a: seen.append(a.version), depth=3)
+    for v in range(1, 40):
+        applier.submit(AdmittedUpdate(v, 1.0, None, ()))
+    applier.drain()
+    assert seen == list(range(1, 40))
+
+    def explode(admitted: AdmittedUpdate) -> None:
+        raise MemoryError(f"no room for version {admitted.version}")
+
+    broken = ApplyThread(explode)
+    broken.submit(AdmittedUpdate(1, 1.0, None, ()))
+    with pytest.raises(RuntimeError, match=r"apply thread failed.*no room for version 1"):
+        broken.drain()
+    with pytest.raises(RuntimeError, match="restart the shard"):
+        broken.submit(AdmittedUpdate(2, 1.0, None, ()))

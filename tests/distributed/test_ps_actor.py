@@ -119,3 +119,91 @@ def test_checkpoint_of_another_model_is_refused_by_the_actor(ray_session, tmp_pa
         get(second.info.remote(), 60, "start PS")
     reason = actor_error_reason(err.value.__cause__)
     assert "PSCheckpointError" in reason and "another model" in reason
+
+
+def _pipelined_updates(seed: int, count: int) -> list:
+    """One worker's Top-K pushes with replays of earlier seqs mixed in (a retrying caller)."""
+    from dsgraph.distributed.payloads import DenseGrad, ShardUpdate
+
+    rng = np.random.default_rng(seed)
+    updates, seq = [], 0
+    for i in range(count):
+        if seq and i % 7 == 3:
+            s = int(rng.integers(seq))  # replayed: must be a duplicate, never applied twice
+        else:
+            s, seq = seq, seq + 1
+        idx = rng.choice(LAYOUT.dense_numel, 400, replace=False).astype(np.int32)
+        grad = DenseGrad(rng.standard_normal(400).astype(np.float32), idx)
+        updates.append(ShardUpdate(0, s, max(0, s - 3), grad))
+    return updates
+
+
+def test_pipelined_pushes_apply_once_each_in_order_as_sequential(ray_session, tmp_path) -> None:
+    """Many pushes in flight (read-only object-store payloads, the apply thread busy, periodic
+    checkpoints) give exactly the verdicts, parameters and checkpoints of sequential pushes."""
+    import ray
+
+    from dsgraph.distributed.parameter_server import ParameterShard, checkpoint_path
+
+    dense, _ = _init()
+    updates = _pipelined_updates(1, 80)
+
+    def config(directory) -> ServerConfig:  # Adam: the result depends on the order of updates
+        return ServerConfig(
+            dense_optimizer="adam",
+            dense_lr=0.01,
+            max_staleness=2,
+            checkpoint_dir=str(directory),
+            checkpoint_every=9,
+        )
+
+    reference = ParameterShard(LAYOUT, 0, 1, config(tmp_path / "ref"))
+    reference.initialize(dense)
+    expected = [reference.push(u) for u in updates]
+    (server,) = create_parameter_servers(LAYOUT, 1, config(tmp_path / "ps"), dense)
+    refs = [ray.put(u) for u in updates]  # the actor receives read-only buffers
+    acks = get([server.push.remote(r) for r in refs], 60, "push")
+    assert acks == expected
+    statuses = [a.status for a in acks]
+    assert statuses.count("duplicate") == sum(1 for i in range(80) if i % 7 == 3)
+    applied = [a.version for a in acks if a.status in ("applied", "downweighted")]
+    assert applied == list(range(1, len(applied) + 1))
+    snap = get(server.pull_dense.remote(-1), 60, "pull")
+    np.testing.assert_array_equal(snap.values, reference.params)
+    assert snap.version == reference.version
+    with (
+        np.load(checkpoint_path(tmp_path / "ps", 0, 1)) as got,
+        np.load(checkpoint_path(tmp_path / "ref", 0, 1)) as want,
+    ):
+        for key in ("params", "dense_opt/m", "dense_opt/v", "dense_opt/t"):
+            np.testing.assert_array_equal(got[key], want[key])
+    m = get(server.metrics.remote(), 60, "metrics")
+    assert m.checkpoints == reference.metrics().checkpoints == len(applied) // 9 + 1
+    ray.kill(server)
+
+
+def test_two_concurrent_callers_each_apply_once_in_their_own_order(ray_session) -> None:
+    import ray
+
+    from dsgraph.distributed.payloads import DenseGrad, ShardUpdate
+
+    (server,) = create_parameter_servers(LAYOUT, 1, SGD, np.zeros(LAYOUT.dense_numel, np.float32))
+
+    @ray.remote(num_cpus=0)
+    def caller(ps, worker: int, count: int) -> list:
+        one = DenseGrad(np.ones(1, np.float32), np.array([worker], np.int32))
+        refs = [ps.push.remote(ShardUpdate(worker, s, 0, one)) for s in range(count)]
+        refs += [ps.push.remote(ShardUpdate(worker, s, 0, one)) for s in range(0, count, 5)]
+        return ray.get(refs)
+
+    results = get([caller.remote(server, w, 60) for w in (0, 1)], 120, "callers")
+    for acks in results:
+        assert [a.status for a in acks[:60]] == ["applied"] * 60
+        assert [a.status for a in acks[60:]] == ["duplicate"] * 12
+        versions = [a.version for a in acks[:60]]
+        assert versions == sorted(versions)  # a caller's pushes apply in its order
+    all_versions = sorted(a.version for acks in results for a in acks[:60])
+    assert all_versions == list(range(1, 121))  # one version per update, none shared or lost
+    values = get(server.pull_dense.remote(-1), 60, "pull").values
+    assert values[0] == values[1] == -60.0  # lr 1: each of the 60 unit steps applied once
+    ray.kill(server)
