@@ -105,15 +105,23 @@ def test_killed_worker_and_shard_rejoin_and_the_run_finishes(unkilled, data_dir,
     assert result.final[key] >= 0.85 * unkilled.final[key], (result.final, unkilled.final)
 
 
-def test_more_workers_than_parts_share_a_part(ray_session, data_dir, tmp_path) -> None:
+def test_more_workers_than_parts_share_a_part(ray_session, data_dir, tmp_path, capfd) -> None:
+    from partitioning.book import read_meta
+
     cfg = small_config(data_dir, tmp_path, num_workers=3)
     cfg.partition.num_parts = 2
     cfg.train.epochs = 2
     result = train_distributed(cfg, tmp_path / "shared", progress=False)
-    parts = [p["part"] for p in result.placement if "worker" in p]
-    assert parts == [0, 1, 0]
-    examples = [p["examples"] for p in result.placement if "worker" in p]
-    assert all(e > 0 for e in examples)
+    workers = [p for p in result.placement if "worker" in p]
+    assert [p["part"] for p in workers] == [0, 1, 0]
+    assert all(p["examples"] > 0 for p in workers)
+    # the parts were written once into the run folder and each worker loaded its own
+    meta = read_meta(result.run_dir / "parts")
+    assert meta["num_parts"] == 2 and meta["training"]["halo_hops"] == 3  # 2 layers + 1
+    assert workers[0]["num_local"] == workers[2]["num_local"]  # sharers load the same part
+    assert sum(p["num_owned"] for p in workers[:2]) == meta["num_nodes"] == 900
+    # workers' constructor arguments are small and inline: Ray's restart warning is not printed
+    assert "constructor arguments in the object store" not in capfd.readouterr().err
 
 
 def test_assign_parts_deals_workers_round_robin() -> None:

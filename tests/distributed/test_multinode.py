@@ -63,3 +63,7 @@ def test_workers_placed_by_partition_and_ps_on_the_head(three_nodes, tmp_path) -
     assert "node1" in node_of[workers[0]] and "node2" in node_of[workers[1]]
     assert "head" in node_of[ps[0]]
     assert result.steps > 0 and result.final[result.headline] > 0
+    # each worker, on its own node, loaded its own part of the shared run folder
+    owned = {p["part"]: p["num_owned"] for p in result.placement if "worker" in p}
+    assert sum(owned.values()) == 600 and all(n > 0 for n in owned.values())
+    assert all(p["parts_dir"] == str(tmp_path / "run" / "parts") for p in result.placement[:2])
