@@ -114,6 +114,9 @@ def start(settings: ClusterSettings) -> ClusterSession:
         if settings.worker_niceness is not None:
             system_config["worker_niceness"] = int(settings.worker_niceness)
         ray.init(
+            # "local", not None: None joins whatever instance RAY_ADDRESS or
+            # /tmp/ray/ray_current_cluster names (e.g. another user's), and then fails on num_cpus
+            address="local",
             num_cpus=num_cpus,
             object_store_memory=settings.object_store_mb * 1024 * 1024,
             include_dashboard=settings.dashboard,

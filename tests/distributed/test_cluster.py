@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -11,6 +14,15 @@ from dsgraph.distributed.cluster import ClusterSettings, actor_error_reason, get
 from dsgraph.distributed.errors import ClusterError
 
 pytestmark = pytest.mark.ray
+
+
+@contextlib.contextmanager
+def _listening_port() -> Iterator[int]:
+    """A loopback port where something accepts connections (but no Ray answers)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
 
 
 def test_local_instance_listens_on_loopback_only(ray_session) -> None:
@@ -121,13 +133,30 @@ def test_ctrl_c_shuts_down_the_local_instance(tmp_path) -> None:
 
 def test_ray_client_address_without_grpc_names_the_missing_extra() -> None:
     import importlib.util
-    import socket
 
     if importlib.util.find_spec("grpc") is not None:
         pytest.skip("grpc is installed: Ray Client would be tried for real")
-    with socket.socket() as listener:  # something listens, but Ray Client cannot be used
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
+    with _listening_port() as port:  # something listens, but Ray Client cannot be used
         with pytest.raises(ClusterError, match=r"ray\[client\]"):
             start(ClusterSettings(address=f"ray://127.0.0.1:{port}", connect_timeout_s=2))
+
+
+@pytest.mark.slow
+def test_local_instance_is_private_even_when_another_is_advertised(tmp_path) -> None:
+    """address None must start a new instance, not join the one RAY_ADDRESS points at."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import ray\n"
+        "from dsgraph.distributed.cluster import ClusterSettings, cluster\n"
+        "with cluster(ClusterSettings(num_cpus=1, object_store_mb=128)) as s:\n"
+        "    print('owned', s.owned, ray.cluster_resources().get('CPU'), flush=True)\n"
+    )
+    with _listening_port() as port:  # something answers at the advertised address
+        env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180
+        )
+    assert "owned True 1.0" in out.stdout, out.stderr[-2000:]
