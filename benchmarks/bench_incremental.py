@@ -1,17 +1,22 @@
 """Incremental embedding updates vs full recompute; distributed vs single-process inference.
 
-For each dataset (the default recommender data and an R-MAT graph), with a 2-layer LightGCN
-(64-d, seeded; inference cost does not depend on training) and 4 parts (METIS + hub splitting):
+For each dataset (the default recommender data and an R-MAT graph), two 2-layer model families
+(64-d, seeded; inference cost does not depend on training): LightGCN (degree-normalised, ``sym``)
+and GraphSAGE (``mean``), and 4 parts (METIS + hub splitting):
 
 * full-graph inference: plain single-process layer-wise inference (the baseline) vs the same on
-  4 PartitionActors (Ray); max abs difference between the two;
+  4 PartitionActors (Ray); max abs difference between the two; next to it the Ray floor — the
+  same number of rounds (L + 1) of empty calls on the 4 actors, measured in the same run;
 * single edge insertions between non-hub nodes (random endpoints) and with a hub endpoint:
-  latency p50/p99, nodes recomputed and messages per event, single-process and distributed;
+  latency p50/p99, nodes recomputed (mean and median), messages per event, and the exact
+  changed set (nodes whose final embedding changed; its share of the graph), single-process
+  and distributed;
 * work ratio: a full recompute recomputes N·L node-layers; an event recomputes what it reports.
 
 Each insertion is undone by an untimed removal, so every event meets the same graph.
 Run: ``flock /tmp/dsgraph-bench.lock .venv/bin/python benchmarks/bench_incremental.py
-[--quick]``. Results: benchmarks/results/bench_incremental.json.
+[--quick]``. Results: benchmarks/results/bench_incremental.json (``--quick``:
+bench_incremental_quick.json).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ NUM_PARTS = 4
 NUM_LAYERS = 2
 DIM = 64
 HUB_THRESHOLD = 1000
+MODELS = ("lightgcn", "graphsage")
 
 
 def recommender_graph() -> tuple[CSRGraph, np.ndarray]:
@@ -59,11 +65,15 @@ def rmat_graph(scale: int, seed: int = 0) -> CSRGraph:
     )
 
 
-def make_model(num_nodes: int) -> torch.nn.Module:
+def make_model(kind: str, num_nodes: int) -> torch.nn.Module:
+    """A seeded 2-layer model on ID embeddings: LightGCN (sym) or GraphSAGE (mean)."""
+    from dsgraph.models.graphsage import GraphSAGE
     from dsgraph.models.lightgcn import LightGCN
 
     torch.manual_seed(0)
-    return LightGCN(num_nodes, embedding_dim=DIM, num_layers=NUM_LAYERS).eval()
+    if kind == "lightgcn":
+        return LightGCN(num_nodes, embedding_dim=DIM, num_layers=NUM_LAYERS).eval()
+    return GraphSAGE(num_nodes, 0, DIM, DIM, num_layers=NUM_LAYERS, embedding_dim=DIM).eval()
 
 
 def pick_pairs(
@@ -91,24 +101,41 @@ def pick_pairs(
     return pairs
 
 
-def measure_events(engine: Any, pairs: list[tuple[int, int]]) -> dict[str, float]:
+def measure_events(engine: Any, pairs: list[tuple[int, int]], num_nodes: int) -> dict[str, float]:
     """Insert each pair (timed), then remove it again (untimed)."""
     from dsgraph.inference.events import AddEdge, RemoveEdge
 
-    lat, nodes, msgs = [], [], []
+    lat, nodes, msgs, changed = [], [], [], []
     for u, v in pairs:
         r = engine.apply([AddEdge(u, v)])
         assert not r.rejected, r.rejected
         lat.append(r.latency_ms)
         nodes.append(r.nodes_recomputed)
         msgs.append(r.messages_sent)
+        changed.append(r.node_ids.size)
         engine.apply([RemoveEdge(u, v)])
+    full_work = num_nodes * NUM_LAYERS
     return {
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),
         "nodes_recomputed": float(np.mean(nodes)),
+        "nodes_recomputed_median": float(np.median(nodes)),
         "messages": float(np.mean(msgs)),
+        "changed_nodes": float(np.mean(changed)),
+        "changed_pct": 100.0 * float(np.mean(changed)) / num_nodes,
+        "work_ratio": full_work / max(float(np.mean(nodes)), 1.0),
+        "work_ratio_median": full_work / max(float(np.median(nodes)), 1.0),
     }
+
+
+def empty_round_s(engine: Any, repeats: int) -> float:
+    """Median time of one round of trivial calls on every actor (the per-round Ray floor)."""
+    import ray
+
+    def one() -> None:
+        ray.get([a.status.remote() for a in engine.actors])
+
+    return time_median(one, repeats=max(repeats, 20))[0]
 
 
 def bench_dataset(
@@ -126,71 +153,58 @@ def bench_dataset(
 
     rows: list[dict[str, Any]] = []
     n, e = graph.num_nodes, graph.num_edges
-    model = make_model(n)
-    full_work = n * NUM_LAYERS
-    base = {"dataset": name, "nodes": n, "edges": e}
-
-    log(f"[{name}] single-process full-graph inference")
-    torch.set_num_threads(2)
-    t_single, _ = time_median(lambda: layerwise_inference(model, graph), repeats=repeats)
-    reference = layerwise_inference(model, graph)
-    engine = IncrementalEngine(model, graph, node_type=node_type)
-    t_engine, _ = time_median(engine.full_inference, repeats=repeats)
-    rows.append({**base, "mode": "full, 1 process", "seconds": t_single})
-    rows.append({**base, "mode": "full, 1 process (engine)", "seconds": t_engine})
-
-    for hub in (False, True):
-        kind = "hub endpoint" if hub else "random non-hub"
-        log(f"[{name}] single-process insertions ({kind})")
-        pairs = pick_pairs(graph, events, hub, node_type, seed=1 + hub)
-        m = measure_events(engine, pairs)
-        rows.append(
-            {
-                **base,
-                "mode": f"insert, 1 process, {kind}",
-                **m,
-                "work_ratio": full_work / max(m["nodes_recomputed"], 1),
-            }
-        )
-    del engine
-
+    pairs = {hub: pick_pairs(graph, events, hub, node_type, seed=1 + hub) for hub in (False, True)}
     log(f"[{name}] METIS into {NUM_PARTS} parts (hub threshold {HUB_THRESHOLD})")
     t0 = time.perf_counter()
     part = partition(graph, NUM_PARTS, hub_threshold=HUB_THRESHOLD, seed=0)
     t_metis = time.perf_counter() - t0
-    log(f"[{name}] starting {NUM_PARTS} PartitionActors")
-    dist = PartitionEngine(
-        model, graph, num_parts=NUM_PARTS, partition=part, node_type=node_type, backend="ray"
-    )
-    emb = dist.full_inference()
-    max_diff = float((emb - reference).abs().max())
-    t_dist, _ = time_median(dist.full_inference, repeats=repeats, warmup=0)
-    rows.append(
-        {
-            **base,
-            "mode": f"full, {NUM_PARTS} PartitionActors",
-            "seconds": t_dist,
-            "vs_1_process": t_dist / t_single,
-            "max_abs_diff": max_diff,
-            "messages": dist.last_full_stats.messages,
-            "metis_s": t_metis,
-            "hubs": int(part.hubs.num_hubs),
-        }
-    )
-    for hub in (False, True):
-        kind = "hub endpoint" if hub else "random non-hub"
-        log(f"[{name}] distributed insertions ({kind})")
-        pairs = pick_pairs(graph, events, hub, node_type, seed=1 + hub)
-        m = measure_events(dist, pairs)
+    for kind in MODELS:
+        model = make_model(kind, n)
+        base = {"dataset": name, "model": kind, "nodes": n, "edges": e}
+        log(f"[{name}/{kind}] single-process full-graph inference")
+        torch.set_num_threads(2)
+        t_single, _ = time_median(lambda m=model: layerwise_inference(m, graph), repeats=repeats)
+        reference = layerwise_inference(model, graph)
+        engine = IncrementalEngine(model, graph, node_type=node_type)
+        t_engine, _ = time_median(engine.full_inference, repeats=repeats)
+        rows.append({**base, "mode": "full, 1 process", "seconds": t_single})
+        rows.append({**base, "mode": "full, 1 process (engine)", "seconds": t_engine})
+        for hub in (False, True):
+            kind_ev = "hub endpoint" if hub else "random non-hub"
+            log(f"[{name}/{kind}] single-process insertions ({kind_ev})")
+            m = measure_events(engine, pairs[hub], n)
+            rows.append({**base, "mode": f"insert, 1 process, {kind_ev}", **m})
+        del engine
+
+        log(f"[{name}/{kind}] starting {NUM_PARTS} PartitionActors")
+        dist = PartitionEngine(
+            model, graph, num_parts=NUM_PARTS, partition=part, node_type=node_type, backend="ray"
+        )
+        emb = dist.full_inference()
+        max_diff = float((emb - reference).abs().max())
+        t_dist, _ = time_median(dist.full_inference, repeats=repeats, warmup=0)
+        rounds = NUM_LAYERS + 1 + (NUM_LAYERS if part.hubs.num_hubs else 0)
+        floor = rounds * empty_round_s(dist, repeats)
         rows.append(
             {
                 **base,
-                "mode": f"insert, {NUM_PARTS} actors, {kind}",
-                **m,
-                "work_ratio": full_work / max(m["nodes_recomputed"], 1),
+                "mode": f"full, {NUM_PARTS} PartitionActors",
+                "seconds": t_dist,
+                "vs_1_process": t_dist / t_single,
+                "ray_floor_s": floor,
+                "floor_vs_1_process": (t_single + floor) / t_single,
+                "max_abs_diff": max_diff,
+                "messages": dist.last_full_stats.messages,
+                "metis_s": t_metis,
+                "hubs": int(part.hubs.num_hubs),
             }
         )
-    dist.shutdown()
+        for hub in (False, True):
+            kind_ev = "hub endpoint" if hub else "random non-hub"
+            log(f"[{name}/{kind}] distributed insertions ({kind_ev})")
+            m = measure_events(dist, pairs[hub], n)
+            rows.append({**base, "mode": f"insert, {NUM_PARTS} actors, {kind_ev}", **m})
+        dist.shutdown()
     return rows
 
 
@@ -229,25 +243,22 @@ def main() -> None:
             rows += bench_dataset(f"rmat-{scale}", rmat, None, rmat_events, repeats, log)
     finally:
         stop(session)
-    rec = [r for r in rows if r["dataset"] == "recommender"]
-    nonhub = next(r for r in rec if r["mode"] == "insert, 1 process, random non-hub")
-    nonhub_d = next(r for r in rec if r["mode"].startswith(f"insert, {NUM_PARTS} actors, random"))
-    targets = {
-        "p50_ms<=35 (recommender, non-hub, 1 process)": nonhub["p50_ms"] <= 35,
-        "p99_ms<=150 (recommender, non-hub, 1 process)": nonhub["p99_ms"] <= 150,
-        "p50_ms<=35 (recommender, non-hub, 4 actors)": nonhub_d["p50_ms"] <= 35,
-        "p99_ms<=150 (recommender, non-hub, 4 actors)": nonhub_d["p99_ms"] <= 150,
-    }
+    targets: dict[str, bool] = {}
     for r in rows:
+        tag = f"{r['dataset']}, {r['model']}"
         if r["mode"].startswith("insert") and "non-hub" in r["mode"]:
-            targets[f"work_ratio>=100 ({r['dataset']}, {r['mode']})"] = r["work_ratio"] >= 100
-        if r["mode"].startswith("full, 4"):
-            targets[f"distributed<=2x single ({r['dataset']})"] = r["vs_1_process"] <= 2
-            targets[f"max_abs_diff<=1e-5 ({r['dataset']})"] = r["max_abs_diff"] <= 1e-5
+            where = r["mode"].removeprefix("insert, ").removesuffix(", random non-hub")
+            if r["dataset"] == "recommender":
+                targets[f"p50_ms<=35 ({tag}, non-hub, {where})"] = r["p50_ms"] <= 35
+                targets[f"p99_ms<=150 ({tag}, non-hub, {where})"] = r["p99_ms"] <= 150
+            targets[f"work_ratio>=100 ({tag}, non-hub, {where})"] = r["work_ratio"] >= 100
+        if r["mode"].startswith(f"full, {NUM_PARTS}"):
+            targets[f"distributed<=2x single ({tag})"] = r["vs_1_process"] <= 2
+            targets[f"max_abs_diff<=1e-5 ({tag})"] = r["max_abs_diff"] <= 1e-5
     report(
-        "bench_incremental",
+        "bench_incremental_quick" if args.quick else "bench_incremental",
         rows,
-        "Incremental updates and distributed full-graph inference (2-layer LightGCN, 4 parts)",
+        "Incremental updates and distributed full-graph inference (2-layer models, 4 parts)",
         extra={
             "quick": args.quick,
             "rmat_scale": scale,

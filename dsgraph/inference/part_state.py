@@ -137,6 +137,8 @@ RoutedEvent = tuple
 
 # above this fraction of local nodes to recompute, a layer is aggregated with one sparse product
 DENSE_FRACTION = 0.25
+# edited adjacency rows tolerated before they are folded into the base CSR (plus n/32)
+COMPACT_ROWS = 64
 
 
 def _grow_tensor(t: torch.Tensor, rows: int) -> torch.Tensor:
@@ -494,11 +496,19 @@ class PartState:
             for ev in events:
                 self._apply_one(ev)
             self.last_seq = int(seq)
+            self._maybe_compact()
         mails = self._new_mails()
         if self._lost():
             return self._summary(mails)
         self._begin_layers(mails)
         return self._summary(mails, active=bool(self.struct_dirty or self.changed_now.size))
+
+    def _maybe_compact(self) -> None:
+        """Fold edited rows into new base CSRs once they are many: edited rows are gathered one
+        by one, so without this every event would get slower than the last (amortised O(E))."""
+        if self.in_adj.num_overrides + self.out_adj.num_overrides > COMPACT_ROWS + self.n // 32:
+            self.in_adj.compact()
+            self.out_adj.compact()
 
     def replay(self, seq: int, events: Sequence[RoutedEvent]) -> None:
         """Re-apply a logged batch to the structure only (restart recovery; no wave)."""

@@ -16,3 +16,14 @@ def dense_layers(enabled: bool):
         yield
     finally:
         part_state.DENSE_FRACTION = old
+
+
+@contextlib.contextmanager
+def eager_compaction(enabled: bool):
+    """Fold edited adjacency rows into the base CSR after every batch (or never)."""
+    old = part_state.COMPACT_ROWS
+    part_state.COMPACT_ROWS = -(10**9) if enabled else 10**9
+    try:
+        yield
+    finally:
+        part_state.COMPACT_ROWS = old

@@ -19,7 +19,7 @@ from dsgraph.inference.events import AddEdge, AddNode, RemoveEdge, UpdateFeature
 from dsgraph.inference.full import layerwise_inference
 from dsgraph.inference.incremental import LocalTransport
 
-from ._helpers import dense_layers
+from ._helpers import dense_layers, eager_compaction
 
 TOL = 1e-5
 
@@ -110,12 +110,14 @@ def features_of(engine) -> torch.Tensor:
     batches=st.integers(1, 3),
     dense=st.booleans(),
     weighted=st.booleans(),
+    compact=st.booleans(),
 )
 def test_four_parts_with_hub_mirrors_match_full_recompute(
-    seed, kind, undirected, n, batches, dense, weighted
+    seed, kind, undirected, n, batches, dense, weighted, compact
 ):
-    """``weighted``: edge weights enter degrees and sums (partial degrees at mirrors)."""
-    with dense_layers(dense):
+    """``weighted``: edge weights enter degrees and sums (hub totals from the driver);
+    ``compact``: edited rows are folded into the base CSRs after every batch."""
+    with dense_layers(dense), eager_compaction(compact):
         _four_parts(seed, kind, undirected, n, batches, weighted)
 
 
