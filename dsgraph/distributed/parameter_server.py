@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from dsgraph.distributed._kernels import first_out_of_range, sum_duplicate_rows
+from dsgraph.distributed._kernels import first_out_of_range, min_max, sum_duplicate_rows
 from dsgraph.distributed.errors import PSCheckpointError
 from dsgraph.distributed.optimizers import make_dense_optimizer, make_row_optimizer
 from dsgraph.distributed.payloads import (
@@ -48,6 +48,7 @@ from dsgraph.errors import ConfigError
 from dsgraph.storage.atomic import atomic_file
 
 STALENESS_BINS = 64
+WireAck = tuple[int, int, str, int, float]  # PushAck.to_wire(): what push verbs return
 STALENESS_POLICIES = ("drop", "downweight")
 
 
@@ -306,8 +307,11 @@ class ParameterShard:
                 f"shard {self.shard}: Top-K positions of shape {grad.indices.shape} and values "
                 f"of shape {grad.values.shape}, expected two equal 1-D shapes"
             )
-        bad = first_out_of_range(grad.indices, size) if grad.indices.size else -1
-        if bad >= 0:
+        if grad.indices.size == 0:
+            return
+        lo, hi = min_max(grad.indices)
+        if lo < 0 or hi >= size:
+            bad = first_out_of_range(grad.indices, size)
             raise IndexError(
                 f"shard {self.shard}: Top-K position {int(grad.indices[bad])} (entry {bad}) is "
                 f"outside [0, {size})"
@@ -459,6 +463,8 @@ class ParameterServer:
     Verbs: ``pull_dense(since_version)``, ``pull_rows(RowPull)``, ``push(ShardUpdate)``,
     ``push_dense(worker, seq, base_version, DenseGrad)``, ``push_rows(worker, seq, base_version,
     RowGrads)``, ``push_batch([ShardUpdate])``, ``metrics()``, ``checkpoint()``, ``info()``.
+    Push verbs answer ``PushAck.to_wire()`` tuples (``PushAck.from_wire`` restores them).
+    ``apply_queue`` 0 applies on the main thread inside each push (no apply thread).
 
     Verbs run one at a time on the actor's main thread, in arrival order (so a worker's seqs
     arrive in order and at-most-once holds); a push is admitted there and applied on the
@@ -513,24 +519,25 @@ class ParameterServer:
         self._drain()
         return self.state.pull_rows(request)
 
-    def push(self, update: ShardUpdate) -> PushAck:
+    def push(self, update: ShardUpdate) -> WireAck:
+        """Admit ``update`` and queue its apply; the verdict as ``PushAck.to_wire()``."""
         if self.applier is None:
-            return self.state.push(update)
+            return self.state.push(update).to_wire()
         ack, admitted = self.state.admit(update)
         if admitted is not None:
             self.applier.submit(admitted)
             if self.state.checkpoint_due():
                 self.applier.drain()
                 self.state.save_checkpoint()
-        return ack
+        return ack.to_wire()
 
-    def push_dense(self, worker: int, seq: int, base_version: int, grad: DenseGrad) -> PushAck:
+    def push_dense(self, worker: int, seq: int, base_version: int, grad: DenseGrad) -> WireAck:
         return self.push(ShardUpdate(worker, seq, base_version, dense=grad))
 
-    def push_rows(self, worker: int, seq: int, base_version: int, rows: RowGrads) -> PushAck:
+    def push_rows(self, worker: int, seq: int, base_version: int, rows: RowGrads) -> WireAck:
         return self.push(ShardUpdate(worker, seq, base_version, rows=(rows,)))
 
-    def push_batch(self, updates: list[ShardUpdate]) -> list[PushAck]:
+    def push_batch(self, updates: list[ShardUpdate]) -> list[WireAck]:
         return [self.push(u) for u in updates]
 
     def metrics(self) -> ServerMetrics:

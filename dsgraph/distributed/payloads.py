@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,13 +168,25 @@ class RowBlock:
 
 @dataclass(frozen=True)
 class PushAck:
-    """Verdict on one update: ``status`` is applied | downweighted | dropped | duplicate."""
+    """Verdict on one update: ``status`` is applied | downweighted | dropped | duplicate.
+
+    Actors return it as a plain tuple (``to_wire``): Ray packs a tuple of scalars with msgpack,
+    while any class goes through cloudpickle, which costs more than the rest of the answer.
+    """
 
     shard: int
     version: int
     status: str
     staleness: int
     weight: float
+
+    def to_wire(self) -> tuple[int, int, str, int, float]:
+        return (self.shard, self.version, self.status, self.staleness, self.weight)
+
+    @classmethod
+    def from_wire(cls, wire: Sequence) -> PushAck:
+        shard, version, status, staleness, weight = wire
+        return cls(int(shard), int(version), str(status), int(staleness), float(weight))
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,8 @@ class PSClient:
         self.pending_bytes = 0
         acks: list[PushAck] = []
         for res in get(refs, self.timeout, "push") if refs else []:
-            acks.extend(res if isinstance(res, list) else [res])
+            wires = res if isinstance(res, list) else [res]  # push_batch answers a list
+            acks.extend(PushAck.from_wire(w) for w in wires)
         self.acks.extend(acks)
         return acks
 

@@ -10,7 +10,7 @@ import pytest
 from dsgraph.distributed.cluster import actor_error_reason, get
 from dsgraph.distributed.errors import ClusterError
 from dsgraph.distributed.parameter_server import ServerConfig, create_parameter_servers
-from dsgraph.distributed.payloads import ModelLayout, RowGrads, TableSpec, TensorSpec
+from dsgraph.distributed.payloads import ModelLayout, PushAck, RowGrads, TableSpec, TensorSpec
 from dsgraph.distributed.ps_client import PSClient
 
 pytestmark = pytest.mark.ray
@@ -162,7 +162,7 @@ def test_pipelined_pushes_apply_once_each_in_order_as_sequential(ray_session, tm
     expected = [reference.push(u) for u in updates]
     (server,) = create_parameter_servers(LAYOUT, 1, config(tmp_path / "ps"), dense)
     refs = [ray.put(u) for u in updates]  # the actor receives read-only buffers
-    acks = get([server.push.remote(r) for r in refs], 60, "push")
+    acks = [PushAck.from_wire(w) for w in get([server.push.remote(r) for r in refs], 60, "push")]
     assert acks == expected
     statuses = [a.status for a in acks]
     assert statuses.count("duplicate") == sum(1 for i in range(80) if i % 7 == 3)
@@ -194,7 +194,7 @@ def test_two_concurrent_callers_each_apply_once_in_their_own_order(ray_session) 
         one = DenseGrad(np.ones(1, np.float32), np.array([worker], np.int32))
         refs = [ps.push.remote(ShardUpdate(worker, s, 0, one)) for s in range(count)]
         refs += [ps.push.remote(ShardUpdate(worker, s, 0, one)) for s in range(0, count, 5)]
-        return ray.get(refs)
+        return [PushAck.from_wire(w) for w in ray.get(refs)]
 
     results = get([caller.remote(server, w, 60) for w in (0, 1)], 120, "callers")
     for acks in results:
