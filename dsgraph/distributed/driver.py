@@ -119,7 +119,7 @@ def write_training_parts(
     anything else is replaced atomically. Returns ``parts_dir``.
     """
     from partitioning import partition, write_partitioned
-    from partitioning.book import read_meta
+    from partitioning.book import part_dir_name, read_meta
 
     parts_dir = Path(parts_dir)
     graph = task.graph
@@ -134,7 +134,12 @@ def write_training_parts(
     }
     if (parts_dir / "meta.json").is_file():
         try:
-            if read_meta(parts_dir).get("training") == manifest:
+            complete = all(
+                (parts_dir / part_dir_name(p) / name).is_file()
+                for p in range(num_parts)
+                for name in ("nodes.parquet", "edges.parquet")
+            )
+            if complete and read_meta(parts_dir).get("training") == manifest:
                 return parts_dir
         except DsgraphError:
             pass  # unreadable: rewritten below

@@ -6,6 +6,7 @@ local Ray with real parameter-server actors.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -102,11 +103,13 @@ def blocks(tmp_path_factory):
     num_items=st.integers(4, 30),
     seed=st.integers(0, 10_000),
     extra_workers=st.integers(0, 3),
+    hub_threshold=st.sampled_from([4, 100_000]),
 )
 def test_every_interaction_is_one_workers_example(
-    tmp_path_factory, num_parts, num_users, num_items, seed, extra_workers
+    tmp_path_factory, num_parts, num_users, num_items, seed, extra_workers, hub_threshold
 ):
-    config = make_config()
+    """Also with split hubs: an interaction belongs to the part that owns its user→item edge."""
+    config = make_config(partition={"hub_threshold": hub_threshold})
     rng = np.random.default_rng(seed)
     keys = np.unique(rng.integers(0, num_users * num_items, num_users * 3))
     users, items = keys // num_items, keys % num_items
@@ -123,8 +126,10 @@ def test_every_interaction_is_one_workers_example(
         taken.append(g_users * num_items + g_items)
         owned = local.row_to_global[local.kind == 0]
         owner[owned] = part
-        # seeds are users this part owns (no hubs here), negatives come from near items
-        assert (local.kind[t.train_users] == 0).all()
+        # seeds are users this part owns or mirrors (hubs), negatives come from near items
+        assert (local.kind[t.train_users] != 2).all()
+        if hub_threshold > num_items:
+            assert (local.kind[t.train_users] == 0).all()
         assert t.negatives.num_items <= t.num_items
         assert (t.train_items < t.negatives.num_items).all()
     everything = np.sort(np.concatenate(taken))
@@ -174,6 +179,12 @@ def test_parts_are_reused_only_when_the_manifest_matches(blocks, tmp_path) -> No
     stamp = (folder / "meta.json").stat().st_mtime_ns
     write_parts(blocks.config, blocks.task, folder, 2)
     assert (folder / "meta.json").stat().st_mtime_ns == stamp  # same settings: reused
+    (folder / "part-00001" / "edges.parquet").unlink()
+    write_parts(blocks.config, blocks.task, folder, 2)
+    assert load_partition(folder, 1).num_owned > 0  # incomplete: rewritten
+    (folder / "meta.json").write_text("{not json")
+    write_parts(blocks.config, blocks.task, folder, 2)
+    assert read_meta(folder)["num_parts"] == 2  # unreadable: rewritten
     write_parts(blocks.config, blocks.task, folder, 3)
     assert read_meta(folder)["num_parts"] == 3  # other settings: rewritten
 
@@ -318,6 +329,8 @@ def test_rows_pushed_by_a_worker_use_global_ids(ray_session, blocks, tmp_path) -
     worker.connect(servers)
     stats = worker.train(3)
     assert stats["acks"]["applied"] == 3
+    # the worker's model holds the part's rows only
+    assert worker.model.embedding.weight.shape[0] == worker.local.num_local < initial.shape[0]
     client = PSClient(servers, layout, worker=-1, timeout=60)
     after = client.pull_rows("embedding.weight", np.arange(initial.shape[0]))
     changed = np.flatnonzero(np.abs(after - initial).sum(axis=1) > 0)
@@ -350,7 +363,11 @@ def test_a_restarted_worker_reloads_its_part_and_checkpoint(ray_session, blocks,
     before = ray.get(actor.connect.remote(servers), timeout=60)
     assert ray.get(actor.train.remote(5), timeout=120)["step"] == 5
     ray.kill(actor, no_restart=False)
+    deadline = time.monotonic() + 60
     info = await_restart(actor, 60)
+    while info is not None and info["pid"] == before["pid"] and time.monotonic() < deadline:
+        time.sleep(0.2)  # the kill is asynchronous: the old process may still answer once
+        info = await_restart(actor, 60)
     assert info is not None and info["pid"] != before["pid"]
     expected = load_partition(blocks.parts_dir, part)
     assert info["part"] == part and info["num_local"] == expected.num_local
