@@ -189,6 +189,20 @@ def test_parts_are_reused_only_when_the_manifest_matches(blocks, tmp_path) -> No
     assert read_meta(folder)["num_parts"] == 3  # other settings: rewritten
 
 
+def test_popularity_negatives_follow_global_item_degrees(blocks) -> None:
+    config = make_config(task={"negatives": "popularity", "popularity_alpha": 1.0})
+    local = local_tasks(config, blocks.parts_dir)[0]
+    t = local.task
+    near = t.num_users + np.arange(t.negatives.num_items)
+    degree = blocks.task.graph.degrees()[local.row_to_global[near]].astype(np.float64)
+    draws = t.negatives._draw(np.random.default_rng(0), 200_000)
+    freq = np.bincount(draws, minlength=near.size) / draws.size
+    np.testing.assert_allclose(freq, degree / degree.sum(), atol=3e-3)
+    # the part's own interaction counts would differ: halo items are under-counted there
+    local_counts = np.bincount(t.train_items, minlength=near.size)
+    assert not np.allclose(local_counts / local_counts.sum(), degree / degree.sum(), atol=3e-3)
+
+
 def test_parts_of_another_task_are_refused(blocks) -> None:
     config = make_config("node_classification", model={"name": "gcn"})
     meta = read_meta(blocks.parts_dir)
@@ -223,14 +237,21 @@ def _full_and_local_outputs(config, task, parts_dir: Path, in_dim: int = 0):
     return full, results
 
 
-@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@settings(max_examples=20, deadline=None)
+@given(
+    num_layers=st.integers(1, 3),
+    num_parts=st.integers(2, 4),
+    cross=st.sampled_from([0.0, 0.02, 0.3]),
+    seed=st.integers(0, 10_000),
+)
 def test_lightgcn_outputs_of_owned_users_and_near_items_equal_the_full_graph(
-    tmp_path, num_layers
+    tmp_path_factory, num_layers, num_parts, cross, seed
 ) -> None:
     config = make_config(model={"num_layers": num_layers})
-    users, items = block_interactions(300, 120, 3, 5, 0.02, seed=num_layers)
-    task = recommendation_task(config, users, items, 300, 120)
-    parts_dir = write_parts(config, task, tmp_path / "parts", 3)
+    users, items = block_interactions(240, 120, 3, 5, cross, seed=seed)
+    task = recommendation_task(config, users, items, 240, 120)
+    folder = tmp_path_factory.mktemp("lightgcn") / "parts"
+    parts_dir = write_parts(config, task, folder, num_parts)
     full, results = _full_and_local_outputs(config, task, parts_dir)
     for local, out in results:
         t = local.task
@@ -255,13 +276,16 @@ def _sbm(num_nodes: int, classes: int, feature_dim: int, seed: int):
     return src[keep], dst[keep], features, labels, split
 
 
-@pytest.mark.parametrize("num_layers", [1, 2])
-def test_gcn_outputs_of_owned_nodes_equal_the_full_graph(tmp_path, num_layers) -> None:
+@pytest.mark.parametrize(
+    ("model", "num_layers"), [("gcn", 1), ("gcn", 2), ("graphsage", 2), ("gat", 2)]
+)
+def test_owned_nodes_outputs_equal_the_full_graph(tmp_path, model, num_layers) -> None:
+    """GCN (global degrees), GraphSAGE (mean) and GAT (softmax over in-edges) on parts."""
     from dsgraph.graph import CSRGraph
     from dsgraph.tasks.node_classification import NodeClassificationTask
 
     config = make_config(
-        "node_classification", model={"name": "gcn", "num_layers": num_layers, "dropout": 0.0}
+        "node_classification", model={"name": model, "num_layers": num_layers, "dropout": 0.0}
     )
     src, dst, features, labels, split = _sbm(240, 3, 6, seed=num_layers)
     graph = CSRGraph.from_edges(src, dst, 240, symmetrize=True)
