@@ -3,14 +3,20 @@
 One run measures, side by side on this machine:
   * dense push (full fp32 gradient) vs Top-K 5% / 1% pushes of an N-float model into one PS actor
     (updates/s, MB/s on the wire, bytes per update, wire reduction vs dense);
-  * the same apply (ParameterShard.push, SGD) in a plain process — the ceiling the PS should reach;
-  * 1 vs 2 PS shards for Top-K 5%;
+  * the same apply (ParameterShard.push: validation, staleness, SGD kernel) in a plain process,
+    the ceiling the PS should reach, and the PS with its apply thread switched off (sync apply);
+  * 1 vs 2 PS shards for Top-K 5%, with 1 and with 2 callers (caller actors);
+  * Top-K 1% pushes batched 4 per call (one Ray call, one object-store fetch for 4 updates);
+  * CPU milliseconds per update in each process (where the time goes);
   * a full dense pull;
   * sparse embedding row pushes (rows/s), one call per small push vs client-side batching;
   * end-to-end training steps/s with 1 vs 2 workers (bench_ps --skip-train to leave it out).
 
 PS throughput is the server's sustained rate: payloads are put in the object store before the
-clock starts (a worker does that while it computes) and up to ``window`` pushes are in flight.
+clock starts (a worker does that while it computes), up to ``window`` pushes per shard are in
+flight, and a run ends only when every acknowledged update is applied (``wait_applied``). Ray
+actors run at the driver's niceness (``worker_niceness=0``; Ray's default, 15, would let any
+other process on the machine starve the PS but not the plain-process baseline).
 
 Run: flock /tmp/dsgraph-bench.lock .venv/bin/python benchmarks/bench_ps.py [--quick]
 """
@@ -18,19 +24,24 @@ Run: flock /tmp/dsgraph-bench.lock .venv/bin/python benchmarks/bench_ps.py [--qu
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import report
 
 from dsgraph.distributed.cluster import ClusterSettings, cluster, configure_threads, get
 from dsgraph.distributed.parameter_server import (
+    ParameterServer,
     ParameterShard,
     ServerConfig,
     create_parameter_servers,
@@ -48,80 +59,206 @@ from dsgraph.distributed.ps_client import PSClient
 SGD = ServerConfig(
     dense_optimizer="sgd", dense_lr=1e-3, row_optimizer="adagrad", max_staleness=10**9
 )
+WINDOW = 4  # pushes in flight per shard and caller
+FRESH = 10**9  # base version far ahead: staleness 0, every update is applied
 
 
-def topk_updates(n: int, ratio: float | None, count: int, seed: int = 0) -> list[DenseGrad]:
-    """``count`` gradients cycling over 4 distinct ones (bounds memory and object-store use):
+def topk_updates(n: int, ratio: float | None, seed: int = 0) -> list[DenseGrad]:
+    """4 distinct gradients (pushes cycle over them: bounded memory and object-store use):
     full fp32 (ratio None) or Top-K sorted int32 positions + fp32 values."""
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(min(count, 4)):
+    for _ in range(4):
         if ratio is None:
             out.append(DenseGrad(rng.standard_normal(n, dtype=np.float32)))
         else:
             k = int(np.ceil(ratio * n))
             idx = np.sort(rng.choice(n, k, replace=False)).astype(np.int32)
             out.append(DenseGrad(rng.standard_normal(k, dtype=np.float32), idx))
-    return [out[i % len(out)] for i in range(count)]
+    return out
 
 
-def interleaved(runners: dict[str, Any], count: int, repeats: int) -> dict[str, float]:
-    """Median updates/s of each runner (``count`` updates per call), runs alternating.
+@dataclass
+class Runner:
+    """One configuration under test: ``run()`` pushes and returns the updates it applied."""
+
+    run: Callable[[], int]
+    actors: list = field(default_factory=list)
+    pids: dict[str, int] = field(default_factory=dict)
+
+
+def interleaved(runners: dict[str, Runner], repeats: int) -> dict[str, float]:
+    """Median updates/s of each runner, runs alternating.
 
     Alternating plain and PS runs exposes both to the same background load, so their ratio is
     meaningful on a shared machine.
     """
-    for fn in runners.values():
-        fn()  # warm-up: numba compile, object-store pages, connections
+    for r in runners.values():
+        r.run()  # warm-up: numba compile, object-store pages, connections
     rates: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(repeats):
-        for name, fn in runners.items():
+        for name, r in runners.items():
             t0 = time.perf_counter()
-            fn()
-            rates[name].append(count / (time.perf_counter() - t0))
+            done = r.run()
+            rates[name].append(done / (time.perf_counter() - t0))
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
-def plain_runner(layout: ModelLayout, grads: list[DenseGrad]):
+def plain_runner(layout: ModelLayout, grads: list[DenseGrad], count: int) -> Runner:
     """The PS apply (ParameterShard.push: checks, staleness, SGD kernel) in this process."""
     shard = ParameterShard(layout, 0, 1, SGD)
-    seq = iter(range(10**9))
+    seq = itertools.count()
 
-    def run() -> None:
-        for g in grads:
-            shard.push(ShardUpdate(0, next(seq), shard.version, g))
+    def run() -> int:
+        for i in range(count):
+            shard.push(ShardUpdate(0, next(seq), shard.version, grads[i % len(grads)]))
+        return count
 
-    return run
+    return Runner(run, pids={"plain": os.getpid()})
 
 
-def actor_runner(layout: ModelLayout, grads: list[DenseGrad], num_ps: int, window: int):
-    """Pushes to ``num_ps`` shard actors, ``window`` updates in flight; (runner, actors)."""
+def push_stream(actors: list, parts: list[list], worker: int, seqs, count: int) -> int:
+    """Push ``count`` updates (``parts[i]``: one object ref per shard), ``WINDOW`` in flight."""
+    num_ps = len(actors)
+    inflight: list = []
+    for i in range(count):
+        s = next(seqs)
+        for shard, part in enumerate(parts[i % len(parts)]):
+            inflight.append(actors[shard].push_dense.remote(worker, s, FRESH, part))
+        if len(inflight) >= WINDOW * num_ps:
+            get(inflight[:num_ps], 600, "push")
+            inflight = inflight[num_ps:]
+    get(inflight, 600, "push")
+    return count
+
+
+class Pusher:
+    """A caller actor: pushes pre-put updates to the shards as worker ``worker``."""
+
+    def __init__(self, actors: list, parts: list[list], worker: int) -> None:
+        configure_threads(1, torch=False)
+        self.actors, self.parts, self.worker = actors, parts, worker
+        self.seqs = itertools.count()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, count: int) -> int:
+        return push_stream(self.actors, self.parts, self.worker, self.seqs, count)
+
+
+def actor_runner(
+    layout: ModelLayout,
+    grads: list[DenseGrad],
+    count: int,
+    num_ps: int,
+    callers: int = 1,
+    apply_queue: int = 8,
+) -> Runner:
+    """``count`` pushes per run into ``num_ps`` shard actors from ``callers`` callers (the
+    driver itself when 1, else caller actors sharing the count)."""
     import ray
 
-    actors = create_parameter_servers(layout, num_ps, SGD)
-    client = PSClient(actors, layout, worker=0)
-    get([a.info.remote() for a in actors], 120, "start PS")
-    # pre-split and pre-put: per update, one object per shard
-    seq = iter(range(10**9))
-    put: dict[int, list] = {}
+    remote_ps = ray.remote(ParameterServer).options(num_cpus=0)
+    actors = [
+        remote_ps.remote(layout, s, num_ps, SGD, apply_queue=apply_queue) for s in range(num_ps)
+    ]
+    pids = {
+        f"ps{s}": info["pid"]
+        for s, info in enumerate(get([a.info.remote() for a in actors], 120, "start PS"))
+    }
+    client = PSClient(actors, layout, worker=0)  # only for its routing
+    parts = []
     for g in grads:
-        if id(g) not in put:
-            positions = None if g.indices is None else g.indices.astype(np.int64)
-            put[id(g)] = [ray.put(p) for p in client._split_dense(positions, g.values)]
-    refs = [put[id(g)] for g in grads]
+        positions = None if g.indices is None else g.indices.astype(np.int64)
+        parts.append([ray.put(p) for p in client._split_dense(positions, g.values)])
+    drain = [a.wait_applied.remote for a in actors]
 
-    def run() -> None:
-        inflight: list = []
-        for parts in refs:
-            s = next(seq)
-            for shard, part in enumerate(parts):
-                inflight.append(actors[shard].push_dense.remote(0, s, 10**9, part))
-            if len(inflight) >= window * num_ps:
-                get(inflight[:num_ps], 600, "push")
-                inflight = inflight[num_ps:]
-        get(inflight, 600, "push")
+    if callers == 1:
+        seqs = itertools.count()
 
-    return run, actors
+        def run() -> int:
+            push_stream(actors, parts, 0, seqs, count)
+            get([d() for d in drain], 600, "wait_applied")
+            return count
+
+        pids["caller"] = os.getpid()
+        return Runner(run, actors, pids)
+    remote_pusher = ray.remote(Pusher).options(num_cpus=0)
+    pushers = [remote_pusher.remote(actors, parts, w) for w in range(callers)]
+    for w, pid in enumerate(get([p.pid.remote() for p in pushers], 120, "start callers")):
+        pids[f"caller{w}"] = pid
+    share = -(-count // callers)
+
+    def run_many() -> int:
+        get([p.run.remote(share) for p in pushers], 600, "callers")
+        get([d() for d in drain], 600, "wait_applied")
+        return share * callers
+
+    return Runner(run_many, actors + pushers, pids)
+
+
+def batched_runner(
+    layout: ModelLayout, grads: list[DenseGrad], count: int, per_call: int, runs: int
+) -> Runner:
+    """One shard; ``per_call`` updates travel in one ``push_batch`` call (one object)."""
+    import ray
+
+    (actor,) = create_parameter_servers(layout, 1, SGD)
+    pid = get(actor.info.remote(), 120, "start PS")["pid"]
+    # every update needs a fresh seq (a replayed one would be skipped as a duplicate)
+    seqs = itertools.count()
+    calls = -(-count // per_call)
+    batches = iter(
+        [
+            ray.put(
+                [
+                    ShardUpdate(0, next(seqs), FRESH, grads[(c * per_call + j) % len(grads)])
+                    for j in range(per_call)
+                ]
+            )
+            for c in range(calls * runs)
+        ]
+    )
+
+    def run() -> int:
+        inflight = []
+        for _ in range(calls):
+            inflight.append(actor.push_batch.remote(next(batches)))
+            if len(inflight) >= WINDOW:
+                get(inflight.pop(0), 600, "push_batch")
+        get(inflight, 600, "push_batch")
+        get(actor.wait_applied.remote(), 600, "wait_applied")
+        return calls * per_call
+
+    return Runner(run, [actor], {"ps0": pid, "caller": os.getpid()})
+
+
+def raylet_pid() -> int | None:
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "raylet" in " ".join(child.cmdline()[:1]):
+                return child.pid
+        except psutil.Error:
+            continue
+    return None
+
+
+def cpu_per_update(runner: Runner) -> dict[str, float]:
+    """CPU milliseconds each process of a runner spends per update (extra runs for >= 2 s, as
+    the kernel counts CPU time in 10 ms ticks)."""
+    pids = dict(runner.pids)
+    if (rp := raylet_pid()) is not None:
+        pids["raylet"] = rp
+    procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+    before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 2.0:
+        done += runner.run()
+    return {
+        name: round(1e3 * (sum(p.cpu_times()[:2]) - before[name]) / done, 3)
+        for name, p in procs.items()
+    }
 
 
 def bench_pull(layout: ModelLayout, repeats: int) -> float:
@@ -159,14 +296,16 @@ def bench_rows(
         )
         for _ in range(pushes)
     ]
-    seq = iter(range(10**9))
+    seq = itertools.count()
 
-    def run() -> None:
+    def run() -> int:
         for b in batches:
             client.push(next(seq), rows=[b])
         client.flush()
+        get(actors[0].wait_applied.remote(), 600, "wait_applied")
+        return pushes * push_rows
 
-    r = interleaved({"rows": run}, pushes * push_rows, repeats)["rows"]
+    r = interleaved({"rows": Runner(run)}, repeats)["rows"]
     ray.kill(actors[0])
     return r
 
@@ -179,28 +318,40 @@ def main() -> None:
     n = 1_000_000 if args.quick else 10_000_000
     count = 10 if args.quick else 30
     repeats = 3 if args.quick else 5
-    window = 4
     configure_threads(1, torch=False)
     layout = ModelLayout(tensors=(TensorSpec("flat", (n,)),))
     rows = []
-    extra: dict = {"model_floats": n, "updates_per_run": count, "repeats": repeats}
-    with cluster(ClusterSettings(num_cpus=2, object_store_mb=1024 if not args.quick else 512)):
+    extra: dict = {
+        "model_floats": n,
+        "updates_per_run": count,
+        "repeats": repeats,
+        "window_per_shard": WINDOW,
+        "ray_worker_niceness": 0,
+    }
+    settings = ClusterSettings(
+        num_cpus=2, object_store_mb=512 if args.quick else 1536, worker_niceness=0
+    )
+    with cluster(settings):
         import ray
 
         cases = {"dense fp32": None, "Top-K 5%": 0.05, "Top-K 1%": 0.01}
         dense_bytes = None
         for name, ratio in cases.items():
-            grads = topk_updates(n, ratio, count, seed=1)
+            grads = topk_updates(n, ratio, seed=1)
             nbytes = grads[0].nbytes
             dense_bytes = dense_bytes or nbytes
-            runners = {"plain": plain_runner(layout, grads)}
-            runners["ps1"], actors = actor_runner(layout, grads, 1, window)
+            runners = {
+                "plain": plain_runner(layout, grads, count),
+                "ps1": actor_runner(layout, grads, count, 1),
+                "ps1 sync": actor_runner(layout, grads, count, 1, apply_queue=0),
+            }
             if ratio == 0.05:
-                runners["ps2"], more = actor_runner(layout, grads, 2, window)
-                actors += more
-            r = interleaved(runners, count, repeats)
-            for actor in actors:
-                ray.kill(actor)
+                runners["ps2"] = actor_runner(layout, grads, count, 2)
+                runners["ps1 2 callers"] = actor_runner(layout, grads, count, 1, callers=2)
+                runners["ps2 2 callers"] = actor_runner(layout, grads, count, 2, callers=2)
+            if ratio == 0.01:
+                runners["ps1 batched"] = batched_runner(layout, grads, count, 4, repeats + 2)
+            r = interleaved(runners, repeats)
             row = {
                 "case": name,
                 "bytes/update": nbytes,
@@ -209,10 +360,24 @@ def main() -> None:
                 "PS(1) updates/s": round(r["ps1"], 1),
                 "PS(1) MB/s": round(r["ps1"] * nbytes / 1e6, 1),
                 "PS/plain": round(r["ps1"] / r["plain"], 3),
+                "PS(1) sync apply": round(r["ps1 sync"], 1),
             }
-            if "ps2" in r:
+            if ratio == 0.05:
                 row["PS(2) updates/s"] = round(r["ps2"], 1)
                 row["PS(2)/PS(1)"] = round(r["ps2"] / r["ps1"], 3)
+                row["PS(1), 2 callers"] = round(r["ps1 2 callers"], 1)
+                row["PS(2), 2 callers"] = round(r["ps2 2 callers"], 1)
+                row["PS(2)/PS(1), 2 callers"] = round(r["ps2 2 callers"] / r["ps1 2 callers"], 3)
+                extra["cpu_ms_per_update, Top-K 5%"] = {
+                    key: cpu_per_update(runners[key])
+                    for key in ("plain", "ps1", "ps1 sync", "ps2", "ps2 2 callers")
+                }
+            if ratio == 0.01:
+                row["PS(1), 4 per call"] = round(r["ps1 batched"], 1)
+                row["PS/plain, 4 per call"] = round(r["ps1 batched"] / r["plain"], 3)
+            for runner in runners.values():
+                for actor in runner.actors:
+                    ray.kill(actor)
             rows.append(row)
             print(row, flush=True)
         dense_rate = rows[0]["PS(1) updates/s"]

@@ -48,8 +48,8 @@ from dsgraph.errors import ConfigError
 from dsgraph.storage.atomic import atomic_file
 
 STALENESS_BINS = 64
-WireAck = tuple[int, int, str, int, float]  # PushAck.to_wire(): what push verbs return
 STALENESS_POLICIES = ("drop", "downweight")
+WireAck = tuple[int, int, str, int, float]  # PushAck.to_wire(): what push verbs return
 
 
 @dataclass(frozen=True)
@@ -462,9 +462,10 @@ class ParameterServer:
 
     Verbs: ``pull_dense(since_version)``, ``pull_rows(RowPull)``, ``push(ShardUpdate)``,
     ``push_dense(worker, seq, base_version, DenseGrad)``, ``push_rows(worker, seq, base_version,
-    RowGrads)``, ``push_batch([ShardUpdate])``, ``metrics()``, ``checkpoint()``, ``info()``.
-    Push verbs answer ``PushAck.to_wire()`` tuples (``PushAck.from_wire`` restores them).
-    ``apply_queue`` 0 applies on the main thread inside each push (no apply thread).
+    RowGrads)``, ``push_batch([ShardUpdate])``, ``wait_applied()``, ``metrics()``,
+    ``checkpoint()``, ``info()``. Push verbs answer ``PushAck.to_wire()`` tuples
+    (``PushAck.from_wire`` restores them). ``apply_queue`` 0 applies inside each push on the
+    main thread (no apply thread).
 
     Verbs run one at a time on the actor's main thread, in arrival order (so a worker's seqs
     arrive in order and at-most-once holds); a push is admitted there and applied on the
@@ -539,6 +540,11 @@ class ParameterServer:
 
     def push_batch(self, updates: list[ShardUpdate]) -> list[WireAck]:
         return [self.push(u) for u in updates]
+
+    def wait_applied(self) -> int:
+        """The shard version once every update acknowledged so far is applied."""
+        self._drain()
+        return self.state.version
 
     def metrics(self) -> ServerMetrics:
         self._drain()

@@ -168,6 +168,7 @@ def test_pipelined_pushes_apply_once_each_in_order_as_sequential(ray_session, tm
     assert statuses.count("duplicate") == sum(1 for i in range(80) if i % 7 == 3)
     applied = [a.version for a in acks if a.status in ("applied", "downweighted")]
     assert applied == list(range(1, len(applied) + 1))
+    assert get(server.wait_applied.remote(), 60, "wait_applied") == reference.version
     snap = get(server.pull_dense.remote(-1), 60, "pull")
     np.testing.assert_array_equal(snap.values, reference.params)
     assert snap.version == reference.version
