@@ -50,13 +50,17 @@ class RayTransport:
         self.actors = list(actors)
         self.num_parts = len(self.actors)
         self.timeout = timeout
+        self._methods: dict[tuple[int, str], Any] = {}
 
     def call(self, part: int, method: str, *args: Any) -> Any:
         from dsgraph.distributed.partition_actor import STEP_METHODS
 
-        fn = getattr(self.actors[part], method)
-        if method in STEP_METHODS:
-            return fn.options(num_returns=self.num_parts + 1).remote(*args)
+        fn = self._methods.get((part, method))
+        if fn is None:  # built once: .options() makes a new method wrapper on every call
+            fn = getattr(self.actors[part], method)
+            if method in STEP_METHODS:
+                fn = fn.options(num_returns=self.num_parts + 1)
+            self._methods[(part, method)] = fn
         return fn.remote(*args)
 
     def summaries(self, handles: Sequence[Any]) -> list[StepSummary]:

@@ -238,7 +238,8 @@ class EngineQueries:
             grown = torch.zeros((max(self.num_nodes, 2 * self._emb.shape[0]), self._emb.shape[1]))
             grown[: self._emb.shape[0]] = self._emb
             self._emb = grown
-        self._emb[torch.from_numpy(stats.node_ids)] = emb
+        # numpy's row scatter: torch's index_put spins up its thread pool for a few rows
+        self._emb.numpy()[stats.node_ids] = emb.numpy()
         return emb
 
     def embeddings(self) -> torch.Tensor:
