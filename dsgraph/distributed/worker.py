@@ -145,6 +145,11 @@ def build_local_task(
             f"part {local.part_id} has no 'degree' column; rewrite the parts with this dsgraph"
         )
     kind_name = meta.get("task")
+    if kind_name is None:
+        raise DatasetError(
+            f"partitioned dataset {meta.get('source', '')!r} was not written for training (its "
+            "meta.json has no 'task'); train_distributed writes the parts it trains on"
+        )
     if kind_name != config.task.kind:
         raise DatasetError(
             f"the partitioned dataset was written for task {kind_name!r}, not {config.task.kind!r}"

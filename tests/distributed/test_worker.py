@@ -403,6 +403,17 @@ def test_a_restarted_worker_reloads_its_part_and_checkpoint(ray_session, blocks,
         ray.kill(a)
 
 
+def test_parts_not_written_for_training_are_refused(tmp_path) -> None:
+    from partitioning import partition, write_partitioned
+
+    config = make_config()
+    users, items = block_interactions(40, 20, 2, 3, 0.1, seed=0)
+    graph = recommendation_task(config, users, items, 40, 20).graph
+    out = write_partitioned(tmp_path / "p", graph, partition(graph, 2))  # `dsgraph partition`
+    with pytest.raises(DatasetError, match="not written for training"):
+        build_local_task(config, load_partition(out, 0), read_meta(out))
+
+
 def test_parts_without_degrees_are_refused(blocks) -> None:
     import dataclasses
 
