@@ -127,7 +127,9 @@ def changed_rows(before: torch.Tensor, after: torch.Tensor) -> set[int]:
 def test_recomputes_exactly_the_nodes_whose_value_changes(seed, kind, undirected, n, dense):
     """Per layer, the nodes the engine recomputes are exactly those whose h^l differs between a
     full recompute before and after the event (a linear SAGE, so no ReLU hides a change): no
-    change is missed and no node is recomputed whose value cannot change."""
+    change is missed and no node is recomputed whose value cannot change. The one exception is
+    a value coincidence the structure cannot see: a row that is zero before and after (e.g. a
+    new edge from a node without in-edges carries an all-zero message)."""
     rng = np.random.default_rng(seed)
     graph = random_graph(rng, n, 3 * n, undirected)
     x = None if kind == "lightgcn" else torch.from_numpy(rng.normal(size=(n, FEAT))).float()
@@ -154,9 +156,12 @@ def test_recomputes_exactly_the_nodes_whose_value_changes(seed, kind, undirected
                 want = changed_rows(before[layer], after[layer])
                 got = engine.part.last_recomputed[layer - 1].tolist()
                 assert len(got) == len(set(got)), "a node recomputed twice in one layer"
-                assert set(got) == want, (
-                    f"layer {layer}: recomputed {sorted(got)} vs {sorted(want)}"
+                assert want <= set(got), f"layer {layer}: missed {sorted(want - set(got))}"
+                extra = sorted(set(got) - want)
+                zero = (after[layer][extra] == 0).all(dim=1) & (before[layer][extra] == 0).all(
+                    dim=1
                 )
+                assert zero.all(), f"layer {layer}: recomputed unchanged nodes {extra}"
                 final_changed |= want
             assert result.nodes_recomputed == sum(p.size for p in engine.part.last_recomputed)
             assert final_changed <= set(result.node_ids.tolist())
