@@ -148,13 +148,6 @@ def write_training_parts(
     if node_classification:
         train_mask = np.zeros(graph.num_nodes, bool)
         train_mask[task.train_nodes] = True
-    result = partition(
-        graph,
-        num_parts,
-        hub_threshold=config.partition.hub_threshold,
-        train_mask=train_mask,
-        seed=config.partition.seed,
-    )
     extra: dict[str, Any] = {
         "training": manifest,
         "task": config.task.kind,
@@ -166,7 +159,15 @@ def write_training_parts(
     else:
         extra["num_users"], extra["num_items"] = int(task.num_users), int(task.num_items)
     features = None if dataset.features is None else np.asarray(dataset.features.numpy())
-    with _parts_bar(progress, num_parts) as on_part:
+    with _parts_bar(progress, num_parts) as advance:
+        result = partition(
+            graph,
+            num_parts,
+            hub_threshold=config.partition.hub_threshold,
+            train_mask=train_mask,
+            seed=config.partition.seed,
+        )
+        advance(-1)
         write_partitioned(
             parts_dir,
             graph,
@@ -176,7 +177,7 @@ def write_training_parts(
             labels=dataset.labels if node_classification else None,
             split=dataset.split if node_classification else None,
             extra_meta=extra,
-            on_part=on_part,
+            on_part=advance,
         )
     return parts_dir
 
@@ -476,16 +477,20 @@ def _baseline(metrics_path: Path) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _parts_bar(enabled: bool, num_parts: int) -> Iterator[Callable[[int], None] | None]:
-    """Rich progress over written parts (``on_part`` callback), or None when disabled."""
+def _parts_bar(enabled: bool, num_parts: int) -> Iterator[Callable[[int], None]]:
+    """Rich progress over METIS (step −1) and each written part; a no-op when disabled."""
     if not enabled:
-        yield None
+        yield lambda step: None
         return
     from dsgraph.train.trainer import _progress
 
     with _progress(True) as bar:
-        task_id = bar.add_task("partitioning (METIS + halo)", total=num_parts, info="")
-        yield lambda part: bar.update(task_id, advance=1)
+        task_id = bar.add_task("partitioning (METIS)", total=num_parts + 1, info="")
+
+        def advance(step: int) -> None:
+            bar.update(task_id, advance=1, description="writing parts (halo)")
+
+        yield advance
 
 
 class _bar:
