@@ -339,6 +339,9 @@ class TrainWorker:
         restore_rng_state(state["rng"])
 
     def info(self) -> dict[str, Any]:
+        """Placement and size: ids, part, local / owned / global node counts, step, pid, node,
+        resident memory (MB, of this actor's process)."""
+        import psutil
         import ray
 
         return {
@@ -353,6 +356,7 @@ class TrainWorker:
             "restored_step": self.restored_step,
             "pid": os.getpid(),
             "node_id": ray.get_runtime_context().get_node_id(),
+            "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
         }
 
     def connect(self, ps_actors: list[Any]) -> dict[str, Any]:

@@ -345,6 +345,7 @@ def test_rows_pushed_by_a_worker_use_global_ids(ray_session, blocks, tmp_path) -
     from dsgraph.distributed.worker import TrainWorker
 
     servers, layout, initial = _servers(blocks.config, blocks.task, blocks.parts_dir, tmp_path)
+    assert not Path(blocks.config.data.path).exists()  # workers never read the dataset
     part = 2
     worker = TrainWorker(
         blocks.config.model_dump(mode="json"), 0, part, 0, 1, str(tmp_path), str(blocks.parts_dir)
