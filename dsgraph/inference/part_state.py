@@ -220,6 +220,7 @@ class PartState:
         ]
         self.ready = False
         self.last_recomputed: list[np.ndarray] = []  # global ids per layer, last wave
+        self._self_dependence: dict[int, bool] = {}
         self._reset_wave()
 
     # ------------------------------------------------------------------ local bookkeeping
@@ -232,6 +233,8 @@ class PartState:
         self.changed_now = np.empty(0, dtype=np.int64)
         self.changed_next = np.empty(0, dtype=np.int64)
         self.D: np.ndarray = np.empty(0, dtype=np.int64)
+        # per layer l: the nodes of D whose message m^l the new scale actually changed
+        self.D_msg: list[np.ndarray] = [self.D] * (self.num_layers + 1)
         self.touched = np.zeros(self.n, dtype=bool)
         self.new_subs: list[tuple[int, int]] = []
         self.new_nodes: set[int] = set()  # no previous value to compare with: always "changed"
@@ -581,9 +584,9 @@ class PartState:
         if lids.size:
             self._set_rows(0, lids, self._input_embedding(lids))
         self.touched[lids] = True
-        send = np.union1d(lids, self.D)
-        for layer in range(self.num_layers + 1):
-            self._refresh_messages(layer, self.D if layer else send)
+        self.D_msg = [self._rescale_messages(layer) for layer in range(self.num_layers + 1)]
+        self._refresh_messages(0, lids)
+        send = np.union1d(lids, self.D_msg[0])
         # a new subscriber gets every layer's current messages once
         for lv, part in self.new_subs:
             arr = np.array([lv], dtype=np.int64)
@@ -594,6 +597,37 @@ class PartState:
         self.new_subs = []
         self._emit_halo(mails, 0, send)
         self.changed_now = send
+
+    def _reads_self(self, layer: int) -> bool:
+        """Whether h^{layer+1}_v depends on h^layer_v itself (so a changed node recomputes its
+        own next layer): always with self-loops; otherwise measured once per layer by running
+        ``layer_update`` on one aggregate with two random ``h_self`` (LightGCN: no)."""
+        got = self._self_dependence.get(layer)
+        if got is None:
+            if self.spec.self_loops or self.h[layer] is None:
+                return True
+            gen = torch.Generator().manual_seed(layer)
+            d = self.h[layer].shape[1]
+            agg, h1, h2 = (torch.randn((4, d), generator=gen) for _ in range(3))
+            with torch.no_grad():
+                a = self.model.layer_update(layer, agg, h1)
+                b = self.model.layer_update(layer, agg, h2)
+            got = self._self_dependence[layer] = not torch.equal(a, b)
+        return got
+
+    def _rescale_messages(self, layer: int) -> np.ndarray:
+        """Refresh ``m^layer`` of the nodes whose scale changed (D); return those whose message
+        changed bit for bit (a zero row stays zero: nothing downstream can change)."""
+        if self.full or not self.D.size or self.m[layer] is None:
+            self._refresh_messages(layer, self.D)
+            return self.D
+        idx = torch.from_numpy(self.D)
+        old = self.m[layer][idx].clone()
+        self._refresh_messages(layer, self.D)
+        differs = (old != self.m[layer][idx]).any(dim=1).numpy()
+        if self.new_nodes:
+            differs |= np.isin(self.D, np.fromiter(self.new_nodes, np.int64))
+        return self.D[differs]
 
     def layer_step(self, layer: int, final: bool, *inbox: Mail | None) -> tuple:
         """Aggregate layer ``layer``: send hub partials to masters, update non-hub owned nodes.
@@ -609,10 +643,11 @@ class PartState:
             targets = np.arange(self.n, dtype=np.int64)
         else:
             halo = self._halo_changed.pop(layer, [])
-            src = self._id_set(self.changed_now, self.D, *halo)
+            src = self._id_set(self.changed_now, self.D_msg[layer], *halo)
             _, nbrs, _ = self.out_adj.gather(src)
             dirty = np.fromiter(self.struct_dirty, np.int64, len(self.struct_dirty))
-            targets = self._id_set(nbrs, dirty, self.changed_now, self.D)
+            own_dep = self.changed_now if self._reads_self(layer) else self.changed_now[:0]
+            targets = self._id_set(nbrs, dirty, own_dep, self.D)
             edges = int(self.in_adj.row_lengths(targets).sum())
             if targets.size > DENSE_FRACTION * self.n or edges > DENSE_FRACTION * max(
                 self.in_adj.num_edges, 1
@@ -629,7 +664,8 @@ class PartState:
         changed = self._update_owned(layer, own[~self.hub[own]])
         self.changed_next = changed
         self.touched[changed] = True
-        non_hub_d = self.D[~self.hub[self.D]] if self.D.size else self.D
+        d_msg = self.D_msg[layer + 1]
+        non_hub_d = d_msg[~self.hub[d_msg]]
         if not final:
             self._emit_halo(mails, layer + 1, np.union1d(changed, non_hub_d))
         self.changed_now = self.changed_next
@@ -661,7 +697,8 @@ class PartState:
         changed = self._update_owned(layer, hubs)
         self.changed_next = np.union1d(self.changed_next, changed)
         self.touched[changed] = True
-        hub_d = self.D[self.hub[self.D]] if self.D.size else self.D
+        d_msg = self.D_msg[layer + 1]
+        hub_d = d_msg[self.hub[d_msg]]
         if not final:
             self._emit_halo(mails, layer + 1, np.union1d(changed, hub_d))
         self.deferred = np.empty(0, dtype=np.int64)
