@@ -226,8 +226,20 @@ class ParameterShard:
         return ack
 
     def push_batch(self, updates: list[ShardUpdate]) -> list[PushAck]:
-        """Apply many small updates in one call (one round trip instead of ``len(updates)``)."""
+        """Apply many small updates in one call (one round trip instead of ``len(updates)``).
+
+        All or nothing: one invalid update refuses the whole batch before any is admitted.
+        """
+        for u in updates:
+            self.validate(u)
         return [self.push(u) for u in updates]
+
+    def validate(self, update: ShardUpdate) -> None:
+        """Raise (IndexError / ValueError naming shard, table, position) on a malformed update."""
+        if update.dense is not None:
+            self._check_dense(update.dense)
+        for rows in update.rows:
+            self._check_rows(rows)
 
     def admit(self, update: ShardUpdate) -> tuple[PushAck, AdmittedUpdate | None]:
         """Decide an update's fate and book it, without touching parameters.
@@ -539,6 +551,8 @@ class ParameterServer:
         return self.push(ShardUpdate(worker, seq, base_version, rows=(rows,)))
 
     def push_batch(self, updates: list[ShardUpdate]) -> list[WireAck]:
+        for u in updates:  # all or nothing, as ParameterShard.push_batch
+            self.state.validate(u)
         return [self.push(u) for u in updates]
 
     def wait_applied(self) -> int:

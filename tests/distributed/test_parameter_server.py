@@ -347,3 +347,12 @@ def test_apply_thread_applies_in_order_and_surfaces_failures() -> None:
         broken.drain()
     with pytest.raises(RuntimeError, match="restart the shard"):
         broken.submit(AdmittedUpdate(2, 1.0, None, ()))
+
+
+def test_batch_with_one_bad_update_is_refused_whole() -> None:
+    shard = ParameterShard(LAYOUT, 0, 1, _sgd())
+    good = [_topk(0, s, s, [s], [1.0]) for s in range(3)]
+    with pytest.raises(IndexError, match="outside"):
+        shard.push_batch([*good, _topk(0, 3, 3, [LAYOUT.dense_numel + 5], [1.0])])
+    assert shard.version == 0 and not shard.params.any() and shard.last_seq == {}
+    assert [a.status for a in shard.push_batch(good)] == ["applied"] * 3

@@ -208,3 +208,19 @@ def test_two_concurrent_callers_each_apply_once_in_their_own_order(ray_session) 
     values = get(server.pull_dense.remote(-1), 60, "pull").values
     assert values[0] == values[1] == -60.0  # lr 1: each of the 60 unit steps applied once
     ray.kill(server)
+
+
+def test_batched_pushes_with_a_bad_update_change_nothing_on_the_server(ray_session) -> None:
+    import ray
+
+    dense, rows = _init()
+    (server,) = create_parameter_servers(LAYOUT, 1, SGD, dense, rows)
+    client = PSClient([server], LAYOUT, worker=0, timeout=60, batch_bytes=1 << 20)
+    for seq in range(3):
+        client.push(seq, np.array([seq], np.int64), np.ones(1, np.float32))
+    client.push(3, np.array([LAYOUT.dense_numel], np.int64), np.ones(1, np.float32))
+    with pytest.raises(ray.exceptions.RayTaskError, match="outside"):
+        client.flush()
+    assert get(server.wait_applied.remote(), 60, "wait_applied") == 0
+    np.testing.assert_array_equal(client.pull_dense(), dense)
+    ray.kill(server)
