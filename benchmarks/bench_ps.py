@@ -327,6 +327,7 @@ def main() -> None:
         "repeats": repeats,
         "window_per_shard": WINDOW,
         "ray_worker_niceness": 0,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     settings = ClusterSettings(
         num_cpus=2, object_store_mb=512 if args.quick else 1536, worker_niceness=0
@@ -385,9 +386,10 @@ def main() -> None:
             row["updates/s vs dense"] = round(row["PS(1) updates/s"] / dense_rate, 2)
         extra["dense_pull_ms"] = round(bench_pull(layout, repeats) * 1e3, 2)
         table_rows = 100_000 if args.quick else 1_000_000
-        small = bench_rows(table_rows, 64, 64, 200, 0, repeats)
-        batched = bench_rows(table_rows, 64, 64, 200, 256 * 1024, repeats)
-        large = bench_rows(table_rows, 64, 4096, 20, 0, repeats)
+        pushes = 100 if args.quick else 200
+        small = bench_rows(table_rows, 64, 64, pushes, 0, repeats)
+        batched = bench_rows(table_rows, 64, 64, pushes, 256 * 1024, repeats)
+        large = bench_rows(table_rows, 64, 4096, pushes // 10, 0, repeats)
         extra["rows_per_s"] = {
             "64-row pushes, one call each": round(small),
             "64-row pushes, batched 256 KiB": round(batched),
