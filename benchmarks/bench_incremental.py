@@ -116,6 +116,7 @@ def measure_events(engine: Any, pairs: list[tuple[int, int]], num_nodes: int) ->
         engine.apply([RemoveEdge(u, v)])
     full_work = num_nodes * NUM_LAYERS
     return {
+        "events": len(pairs),
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),
         "nodes_recomputed": float(np.mean(nodes)),
@@ -143,6 +144,7 @@ def bench_dataset(
     graph: CSRGraph,
     node_type: np.ndarray | None,
     events: int,
+    hub_events: int,
     repeats: int,
     log,
 ) -> list[dict[str, Any]]:
@@ -153,7 +155,10 @@ def bench_dataset(
 
     rows: list[dict[str, Any]] = []
     n, e = graph.num_nodes, graph.num_edges
-    pairs = {hub: pick_pairs(graph, events, hub, node_type, seed=1 + hub) for hub in (False, True)}
+    pairs = {
+        hub: pick_pairs(graph, hub_events if hub else events, hub, node_type, seed=1 + hub)
+        for hub in (False, True)
+    }
     log(f"[{name}] METIS into {NUM_PARTS} parts (hub threshold {HUB_THRESHOLD})")
     t0 = time.perf_counter()
     part = partition(graph, NUM_PARTS, hub_threshold=HUB_THRESHOLD, seed=0)
@@ -216,10 +221,17 @@ def main() -> None:
         "--events", type=int, default=None, help="insertions per case, recommender data"
     )
     parser.add_argument("--rmat-events", type=int, default=None, help="insertions per case, R-MAT")
+    parser.add_argument(
+        "--rmat-hub-events",
+        type=int,
+        default=None,
+        help="insertions with a hub endpoint, R-MAT (each costs seconds at scale 20)",
+    )
     args = parser.parse_args()
     scale = args.scale or (13 if args.quick else 20)
     events = args.events or (20 if args.quick else 200)
     rmat_events = args.rmat_events or (20 if args.quick else 30)
+    rmat_hub_events = args.rmat_hub_events or (20 if args.quick else 10)
     repeats = 2 if args.quick else 3
 
     from rich.console import Console
@@ -237,10 +249,12 @@ def main() -> None:
                 console.log(msg)
 
             graph, node_type = recommender_graph()
-            rows += bench_dataset("recommender", graph, node_type, events, repeats, log)
+            rows += bench_dataset("recommender", graph, node_type, events, events, repeats, log)
             log(f"generating R-MAT scale {scale}")
             rmat = rmat_graph(scale)
-            rows += bench_dataset(f"rmat-{scale}", rmat, None, rmat_events, repeats, log)
+            rows += bench_dataset(
+                f"rmat-{scale}", rmat, None, rmat_events, rmat_hub_events, repeats, log
+            )
     finally:
         stop(session)
     targets: dict[str, bool] = {}
@@ -264,6 +278,7 @@ def main() -> None:
             "rmat_scale": scale,
             "events": events,
             "rmat_events": rmat_events,
+            "rmat_hub_events": rmat_hub_events,
             "targets": targets,
         },
     )
