@@ -580,6 +580,7 @@ def create_parameter_servers(
     resources: dict[str, float] | None = None,
     num_cpus: float = 0,
     timeout: float = 120.0,
+    apply_queue: int = 8,
 ) -> list[Any]:
     """Start ``num_ps`` shard actors and hand each its starting values (one object-store copy).
 
@@ -587,6 +588,8 @@ def create_parameter_servers(
     :class:`ClusterError` here. ``max_restarts`` > 0 makes Ray restart a crashed shard (its
     constructor reloads the last checkpoint) and retry the calls in flight (safe: updates apply
     at most once). PS actors reserve no CPU slot by default (``num_cpus=0``): they mostly wait.
+    ``apply_queue`` bounds each shard's queue of admitted, not yet applied updates (0: apply
+    inside the push call, no apply thread).
     """
     import ray
 
@@ -603,7 +606,7 @@ def create_parameter_servers(
             max_task_retries=-1 if max_restarts else 0,
             resources=resources or {},
             max_concurrency=1,
-        ).remote(layout, s, num_ps, config)
+        ).remote(layout, s, num_ps, config, apply_queue=apply_queue)
         for s in range(num_ps)
     ]
     if initial_dense is None and not initial_rows:

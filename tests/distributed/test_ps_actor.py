@@ -53,9 +53,10 @@ def test_two_shards_route_pulls_and_pushes(ray_session) -> None:
     assert client.bytes_received == before
 
 
-def test_small_pushes_are_batched_into_one_call_per_shard(ray_session) -> None:
+@pytest.mark.parametrize("apply_queue", [8, 0])
+def test_small_pushes_are_batched_into_one_call_per_shard(ray_session, apply_queue: int) -> None:
     dense, rows = _init()
-    servers = create_parameter_servers(LAYOUT, 1, SGD, dense, rows)
+    servers = create_parameter_servers(LAYOUT, 1, SGD, dense, rows, apply_queue=apply_queue)
     client = PSClient(servers, LAYOUT, worker=3, timeout=60, batch_bytes=10_000)
     for seq in range(20):
         client.push(seq, rows=[RowGrads("emb", np.array([seq]), np.ones((1, 8), np.float32))])
