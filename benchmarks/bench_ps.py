@@ -317,7 +317,7 @@ def main() -> None:
     args = parser.parse_args()
     n = 1_000_000 if args.quick else 10_000_000
     count = 10 if args.quick else 30
-    repeats = 3 if args.quick else 5
+    repeats = 3 if args.quick else 7
     configure_threads(1, torch=False)
     layout = ModelLayout(tensors=(TensorSpec("flat", (n,)),))
     rows = []
