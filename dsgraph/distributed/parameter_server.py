@@ -425,9 +425,10 @@ class ApplyThread:
 
     The actor's main thread receives a push (Ray's arg fetch and unpickling), admits it, hands
     it over here and acks at once; the numba kernels release the GIL, so receiving the next
-    push overlaps applying this one. Whatever is queued when the thread wakes is applied in
-    one go. ``depth`` bounds the queue (and the object-store buffers it pins): a full queue makes
-    ``submit`` wait, which pushes back on the callers.
+    push overlaps applying this one. The thread takes everything queued when it wakes and
+    applies it in order without further hand-offs. ``depth`` bounds the queue (and the
+    object-store buffers it pins): a full queue makes ``submit`` wait, which pushes back on the
+    callers.
     """
 
     def __init__(self, apply: Callable[[AdmittedUpdate], None], depth: int = 8) -> None:
