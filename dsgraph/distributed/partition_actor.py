@@ -9,7 +9,8 @@ Durability: every batch is appended to the part's event log (JSON lines, fsynced
 is applied. ``snapshot()`` writes the current structure atomically and truncates the log. When
 Ray restarts a dead actor it re-runs the constructor, which loads the latest snapshot (or the
 construction data), replays the log after it, and reports ``ready=False`` until the driver has
-re-run full inference — so nothing applied before the crash is lost.
+rebuilt its embeddings (:meth:`PartitionEngine.recover`) — so nothing applied before the crash
+is lost.
 """
 
 from __future__ import annotations
@@ -131,6 +132,12 @@ class PartitionActor:
 
     def finish_layer(self, layer: int, final: bool, *inbox: Mail | None) -> tuple:
         return self.state.finish_layer(layer, final, *inbox)
+
+    def resend(self, part: int) -> Mail:
+        return self.state.resend(part)
+
+    def rebuild(self, hub_ids: np.ndarray, hub_totals: np.ndarray, *inbox: Mail | None) -> Any:
+        return self.state.rebuild(hub_ids, hub_totals, *inbox)
 
     # ------------------------------------------------------------------ queries / durability
     def owned_embeddings(self) -> tuple[np.ndarray, np.ndarray]:

@@ -141,6 +141,7 @@ class PartitionEngine(EngineQueries):
         self.seq = -1
         self.backend = backend
         self._emb: torch.Tensor | None = None
+        self.last_recovery: str | None = None
         if backend == "local":
             self.parts = [PartState(init, self.model) for init in inits]
             self.transport: Any = LocalTransport(self.parts)
@@ -199,16 +200,14 @@ class PartitionEngine(EngineQueries):
         return owner, HubCopies.everywhere(hub, owner, int(num_parts)), None
 
     # ------------------------------------------------------------------ full inference
+    def _hub_totals(self, part: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, total in-degrees) of the hubs ``part`` is master of."""
+        ids = np.array(sorted(h for h in self.hub_total if self.owner[h] == part), dtype=np.int64)
+        return ids, np.array([self.hub_total[h] for h in ids.tolist()], dtype=np.float64)
+
     def full_inference(self) -> torch.Tensor:
         """Layer-wise inference of every node across the parts; returns [N, d] float32."""
-        hubs: dict[int, list[int]] = {}
-        for h in self.hub_total:
-            hubs.setdefault(int(self.owner[h]), []).append(h)
-        start = {}
-        for p in range(self.num_parts):
-            ids = np.array(sorted(hubs.get(p, [])), dtype=np.int64)
-            totals = np.array([self.hub_total[h] for h in ids.tolist()], dtype=np.float64)
-            start[p] = ("begin_full", (ids, totals))
+        start = {p: ("begin_full", self._hub_totals(p)) for p in range(self.num_parts)}
         stats = self.driver.run(start)
         self.last_full_stats = stats
         emb = torch.zeros((self.num_nodes, stats.embeddings.shape[1]), dtype=torch.float32)
@@ -239,8 +238,10 @@ class PartitionEngine(EngineQueries):
         self.seq += 1
         start = {p: ("apply_events", (self.seq, evs)) for p, evs in routed.items() if evs}
         stats = self.driver.run(start) if start else WaveStats()
-        if not stats.all_ready:  # a part restarted: its embeddings must be recomputed
-            self.recover()
+        if not stats.all_ready:  # a part restarted: this wave could not use its messages
+            self.status()  # waits for restarted actors' constructors
+            self.full_inference()
+            self.last_recovery = "full wave"
             stats.node_ids = np.arange(self.num_nodes, dtype=np.int64)
             stats.embeddings = self._emb[: self.num_nodes].numpy()
         return finish_update(self, stats, batch, t0, top_k)
@@ -309,13 +310,26 @@ class PartitionEngine(EngineQueries):
         return self.transport.get([a.snapshot.remote() for a in self.actors])
 
     def recover(self) -> torch.Tensor:
-        """After an actor restart (its state rebuilt from snapshot + log), recompute embeddings.
+        """After an actor restart (its structure rebuilt from snapshot + log), restore every
+        layer's embeddings; returns the final embeddings [N, d].
 
-        Every part's structure is current, so one full-inference wave restores every layer's
-        embeddings (and halo copies) exactly as they were.
+        When exactly one part lost its state and no wave ran since, the others (whose state is
+        current) send it every layer's halo rows and hub partials it needs and it recomputes
+        its own layers alone: one round, and only that part's nodes are recomputed
+        (``last_recovery = "rebuild"``). Otherwise one full-inference wave restores everything
+        (``"full wave"``).
         """
-        self.status()  # waits for restarted actors' constructors
-        return self.full_inference()
+        lost = [s["part"] for s in self.status() if not s["ready"]]
+        if len(lost) != 1 or self._emb is None or self.num_parts == 1:
+            self.last_recovery = "full wave"
+            return self.full_inference()
+        p = lost[0]
+        mails = [self.transport.call(q, "resend", p) for q in range(self.num_parts) if q != p]
+        ids, totals = self._hub_totals(p)
+        end = self.transport.get([self.transport.call(p, "rebuild", ids, totals, *mails)])[0]
+        self._emb.numpy()[end.node_ids] = end.embeddings
+        self.last_recovery = "rebuild"
+        return self.embeddings()
 
     def shutdown(self) -> None:
         """Kill the actors (their logs and snapshots stay on disk)."""

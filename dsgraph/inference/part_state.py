@@ -734,8 +734,42 @@ class PartState:
         else:
             lids = np.flatnonzero(self.touched[: self.n] & self.owned[: self.n])
         end = WaveEnd(self.l2g[lids].copy(), self.final_embeddings(lids), self.recomputed)
+        self.last_end = end
         self._reset_wave()
         return end
+
+    # ------------------------------------------------------------------ restart recovery
+    def resend(self, part: int) -> Mail:
+        """Everything a restarted ``part`` needs from this one to rebuild its embeddings alone:
+        every layer's messages of the nodes it subscribes to, and every layer's partial sums of
+        the hubs it is master of. Read-only here; needs this part's embeddings (``ready``)."""
+        mail = Mail()
+        nodes = np.array(
+            sorted(v for v, ps in self.subscribers.items() if part in ps), dtype=np.int64
+        )
+        held = np.flatnonzero(
+            (self.owner[: self.n] == part) & self.hub[: self.n] & ~self.owned[: self.n]
+        )
+        held = held[self.in_adj.row_lengths(held) > 0]
+        for layer in range(self.num_layers):
+            if nodes.size:
+                rows = self.m[layer][torch.from_numpy(nodes)].numpy().copy()
+                mail.halo.append(HaloRows(layer, self.l2g[nodes].copy(), rows))
+            if held.size:
+                sums = self._local_sums(layer, held).numpy().copy()
+                mail.partials.append(PartialRows(layer, self.part, self.l2g[held].copy(), sums))
+        return mail
+
+    def rebuild(self, hub_ids: np.ndarray, hub_totals: np.ndarray, *inbox: Mail | None) -> WaveEnd:
+        """Recompute every layer of this part alone from ``resend`` mails of every other part
+        (after a restart, when the others' state is current): no wave, no messages out."""
+        self.begin_full(hub_ids, hub_totals)
+        self._ingest(inbox)
+        self._halo_changed = {}
+        for layer in range(self.num_layers):
+            self.layer_step(layer, False)
+            self.finish_layer(layer, layer == self.num_layers - 1)
+        return self.last_end
 
     def final_embeddings(self, lids: np.ndarray | None = None) -> np.ndarray:
         """``combine([h^0..h^L])`` of owned ``lids`` (all owned when None), float32 numpy."""

@@ -4,6 +4,7 @@ the single-process reference; a killed actor recovers from its event log to the 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -129,10 +130,14 @@ def test_event_batches_match_full_recompute_and_killed_actor_recovers(engine, hu
     victim = int(eng.owner[1])
     old_pid = eng.status()[victim]["pid"]
     ray.kill(eng.actors[victim], no_restart=False)
+    deadline = time.monotonic() + 60  # ray.kill is asynchronous: wait for the new incarnation
+    while eng.status()[victim]["pid"] == old_pid and time.monotonic() < deadline:
+        time.sleep(0.1)
     after = eng.recover()
     status = eng.status()[victim]
     assert status["pid"] != old_pid, "the actor was not restarted"
     assert status["replayed"] >= 1, "the restarted actor did not replay its event log"
+    assert eng.last_recovery == "rebuild", "one lost part rebuilds alone, without a full wave"
     assert (after - before).abs().max().item() <= TOL
     ref = layerwise_inference(model, oracle.graph(), oracle.x)
     assert (after - ref).abs().max().item() <= TOL
@@ -147,6 +152,7 @@ def test_event_batches_match_full_recompute_and_killed_actor_recovers(engine, hu
     ref = layerwise_inference(model, oracle.graph(), oracle.x)
     assert (eng.embeddings() - ref).abs().max().item() <= TOL
     assert result.node_ids.size == eng.num_nodes  # recovery recomputed everything
+    assert eng.last_recovery == "full wave"  # the wave ran without the lost part's messages
     # and it keeps working after the restart
     events = random_batch(rng, eng, 4)
     result = eng.apply(events)
