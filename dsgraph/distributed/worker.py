@@ -28,8 +28,9 @@ Training examples (:func:`build_local_task`):
 Exactness: the local graph is symmetrised when the whole graph is symmetric (in-rows of halo
 nodes are then recovered from the part's own rows) and ``sym``-normalised models (GCN,
 LightGCN) normalise by the nodes' global degrees (stored in the part), so owned nodes' L-layer
-outputs equal the full-graph ones, except next to split hubs, whose rows each part holds only
-its share of (a hub's aggregate there is partial).
+outputs equal the full-graph ones (tested for GCN, LightGCN, GraphSAGE and GAT), except next to
+split hubs, whose rows each part holds only its share of (a hub's aggregate there is partial),
+and on directed graphs, whose in-neighbours an out-hop halo does not cover.
 """
 
 from __future__ import annotations
