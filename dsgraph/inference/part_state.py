@@ -141,6 +141,12 @@ DENSE_FRACTION = 0.25
 COMPACT_ROWS = 64
 
 
+def _with_headroom(rows: int) -> int:
+    """Rows to allocate for ``rows`` local nodes: events add halo rows, and growing a large
+    table copies all of it, so tables start with room for some."""
+    return max(rows + rows // 8 + 64, 1)
+
+
 def _grow_tensor(t: torch.Tensor, rows: int) -> torch.Tensor:
     if t.shape[0] >= rows:
         return t
@@ -208,7 +214,10 @@ class PartState:
         self.features = (
             None
             if init.features is None
-            else _grow_tensor(torch.as_tensor(np.asarray(init.features, dtype=np.float32)), self.n)
+            else _grow_tensor(
+                torch.as_tensor(np.asarray(init.features, dtype=np.float32)),
+                _with_headroom(self.n),
+            )
         )
         self.deg_local = np.zeros(self.n, dtype=np.float64)
         self.hub_degree: dict[int, float] = {}  # owned hubs: total in-degree over all shares
@@ -295,7 +304,9 @@ class PartState:
 
     def _set_rows(self, layer: int, lids: np.ndarray, values: torch.Tensor) -> None:
         if self.h[layer] is None:
-            self.h[layer] = torch.zeros((max(self.n, 1), values.shape[1]), dtype=torch.float32)
+            self.h[layer] = torch.zeros(
+                (_with_headroom(self.n), values.shape[1]), dtype=torch.float32
+            )
             self.m[layer] = (
                 torch.zeros_like(self.h[layer]) if self.spec.aggregation == "sym" else self.h[layer]
             )
@@ -330,11 +341,20 @@ class PartState:
         return mails[dest]
 
     def _subscription_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(local node, part) of every subscription, sorted by node then part."""
         if self._subs is None:
             pairs = [(v, p) for v, ps in self.subscribers.items() for p in ps]
             arr = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
             self._subs = (arr[:, 0].copy(), arr[:, 1].copy())
         return self._subs
+
+    def _add_subscription(self, lv: int, part: int) -> None:
+        """Insert one pair into the sorted arrays (no rebuild from the dict: O(S) memmove)."""
+        if self._subs is None:
+            return
+        nodes, parts = self._subs
+        i = int(np.searchsorted(nodes * self.num_parts + parts, lv * self.num_parts + part))
+        self._subs = (np.insert(nodes, i, lv), np.insert(parts, i, part))
 
     def _emit_halo(self, mails: list[Mail | None], layer: int, lids: np.ndarray) -> None:
         """Send ``m^layer`` of owned ``lids`` to each of their subscribers."""
@@ -342,9 +362,14 @@ class PartState:
         if layer >= self.num_layers or self.m[layer] is None or lids.size == 0:
             return
         sub_node, sub_part = self._subscription_arrays()
-        sel = np.isin(sub_node, lids)
-        for p in np.unique(sub_part[sel]).tolist():
-            arr = sub_node[sel & (sub_part == p)]
+        # the subscription rows of ``lids``: ranges of the node-sorted arrays
+        lo = np.searchsorted(sub_node, lids, side="left")
+        hi = np.searchsorted(sub_node, lids, side="right")
+        counts = hi - lo
+        at = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        nodes, parts = sub_node[at], sub_part[at]
+        for p in np.unique(parts).tolist():
+            arr = nodes[parts == p]
             self._mail(mails, int(p)).halo.append(
                 HaloRows(layer, self.l2g[arr].copy(), self.m[layer][torch.from_numpy(arr)].numpy())
             )
@@ -380,7 +405,9 @@ class PartState:
     def _store_halo(self, layer: int, lids: np.ndarray, values: np.ndarray) -> None:
         vals = torch.from_numpy(np.asarray(values, dtype=np.float32))
         if self.m[layer] is None:
-            self.h[layer] = torch.zeros((max(self.n, 1), vals.shape[1]), dtype=torch.float32)
+            self.h[layer] = torch.zeros(
+                (_with_headroom(self.n), vals.shape[1]), dtype=torch.float32
+            )
             self.m[layer] = (
                 torch.zeros_like(self.h[layer]) if self.spec.aggregation == "sym" else self.h[layer]
             )
@@ -552,7 +579,7 @@ class PartState:
             subs = self.subscribers.setdefault(lv, set())
             if part not in subs:
                 subs.add(int(part))
-                self._subs = None
+                self._add_subscription(lv, int(part))
                 self.new_subs.append((lv, int(part)))
         elif kind == "features":
             _, node, values = ev
