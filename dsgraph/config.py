@@ -51,6 +51,9 @@ class PartitionConfig(_Section):
     num_parts: int = Field(1, ge=1)
     hub_threshold: int = Field(1000, ge=1)
     seed: int = 0
+    # halo depth of a training part; None = exact (model layers, +1 for recommendation).
+    # Fewer hops trade exactness at the part's edge for memory.
+    halo_hops: int | None = Field(None, ge=1)
 
 
 class SamplerConfig(_Section):

@@ -88,7 +88,9 @@ def assign_parts(num_workers: int, num_parts: int) -> list[tuple[int, int, int]]
 
 
 def halo_hops(config: RunConfig) -> int:
-    """Halo depth of a training part: see the module docstring."""
+    """Halo depth of a training part: ``partition.halo_hops``, else see the module docstring."""
+    if config.partition.halo_hops is not None:
+        return config.partition.halo_hops
     # one hop per message-passing layer (neighbour fan-outs match the layers, as config checks)
     return max(1, config.model.num_layers) + (config.task.kind == "recommendation")
 

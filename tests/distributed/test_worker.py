@@ -172,6 +172,8 @@ def test_halo_depth_follows_the_model_and_task() -> None:
     assert halo_hops(make_config("node_classification", model={"name": "gcn"})) == 1
     cfg = make_config(sampler={"kind": "neighbor", "fanouts": [5, 5]}, model={"num_layers": 2})
     assert halo_hops(cfg) == 3
+    # the config may trade exactness at the part's edge for memory
+    assert halo_hops(make_config(partition={"halo_hops": 1}, model={"num_layers": 3})) == 1
 
 
 def test_parts_are_reused_only_when_the_manifest_matches(blocks, tmp_path) -> None:
