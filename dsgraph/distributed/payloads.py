@@ -170,8 +170,8 @@ class RowBlock:
 class PushAck:
     """Verdict on one update: ``status`` is applied | downweighted | dropped | duplicate.
 
-    Actors return it as a plain tuple (``to_wire``): Ray packs a tuple of scalars with msgpack,
-    while any class goes through cloudpickle, which costs more than the rest of the answer.
+    Actors return it as a plain tuple (``to_wire``): Ray packs a tuple of scalars with msgpack
+    alone, while a class instance also goes through cloudpickle on every answer.
     """
 
     shard: int
