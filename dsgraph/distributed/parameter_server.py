@@ -48,6 +48,7 @@ from dsgraph.errors import ConfigError
 from dsgraph.storage.atomic import atomic_file
 
 STALENESS_BINS = 64
+SEQ_WINDOW = 4096  # per worker: how far below its highest seq duplicates are told exactly
 STALENESS_POLICIES = ("drop", "downweight")
 WireAck = tuple[int, int, str, int, float]  # PushAck.to_wire(): what push verbs return
 
@@ -151,7 +152,8 @@ class ParameterShard:
             )
         self.version = 0
         self.restored_version = 0
-        self.last_seq: dict[int, int] = {}
+        self.last_seq: dict[int, int] = {}  # per worker: the highest seq decided
+        self.recent_seqs: dict[int, set[int]] = {}  # per worker: seqs decided in the window
         self.hist = np.zeros(STALENESS_BINS, np.int64)
         self.counts = {"applied": 0, "downweighted": 0, "dropped": 0, "duplicates": 0}
         self.bytes_in = 0
@@ -249,7 +251,7 @@ class ParameterShard:
         Returns the verdict and, unless dropped or a duplicate, the work for :meth:`apply`.
         Updates must be applied in the order they were admitted.
         """
-        if update.seq <= self.last_seq.get(update.worker, -1):
+        if self.is_duplicate(update.worker, update.seq):
             self.bytes_in += update.nbytes
             self.counts["duplicates"] += 1
             return PushAck(self.shard, self.version, "duplicate", 0, 0.0), None
@@ -259,7 +261,7 @@ class ParameterShard:
         self.bytes_in += update.nbytes
         staleness = max(0, self.version - update.base_version)
         self.hist[min(staleness, STALENESS_BINS - 1)] += 1
-        self.last_seq[update.worker] = update.seq
+        self._record_seq(update.worker, update.seq)
         weight, status = 1.0, "applied"
         if staleness > self.config.max_staleness:
             if self.config.staleness_policy == "drop":
@@ -270,6 +272,28 @@ class ParameterShard:
         self.version += 1
         ack = PushAck(self.shard, self.version, status, staleness, weight)
         return ack, AdmittedUpdate(self.version, weight, update.dense, rows)
+
+    def is_duplicate(self, worker: int, seq: int) -> bool:
+        """True if ``(worker, seq)`` was decided before (or is too old to tell).
+
+        Exact within ``SEQ_WINDOW`` seqs below the worker's highest: a seq that arrives after a
+        later one (Ray may retry calls in flight in another order after a restart) is still
+        applied once. Older ones, and all below the highest after restoring a checkpoint that
+        predates the window record, count as duplicates: at most once, always.
+        """
+        last = self.last_seq.get(worker, -1)
+        if seq > last:
+            return False
+        recent = self.recent_seqs.get(worker)
+        return recent is None or seq <= last - SEQ_WINDOW or seq in recent
+
+    def _record_seq(self, worker: int, seq: int) -> None:
+        last = max(self.last_seq.get(worker, -1), seq)
+        self.last_seq[worker] = last
+        recent = self.recent_seqs.setdefault(worker, set())
+        recent.add(seq)
+        if len(recent) > 2 * SEQ_WINDOW:  # amortised pruning
+            self.recent_seqs[worker] = {q for q in recent if q > last - SEQ_WINDOW}
 
     def apply(self, admitted: AdmittedUpdate) -> None:
         """Run the optimizer for one admitted update (numba kernels; they release the GIL)."""
@@ -364,6 +388,10 @@ class ParameterShard:
             "num_ps": self.num_ps,
             "version": self.version,
             "last_seq": {str(k): v for k, v in self.last_seq.items()},
+            "recent_seqs": {
+                str(k): sorted(q for q in v if q > self.last_seq[k] - SEQ_WINDOW)
+                for k, v in self.recent_seqs.items()
+            },
             "dense_optimizer": self.config.dense_optimizer,
             "row_optimizer": self.config.row_optimizer,
         }
@@ -418,6 +446,10 @@ class ParameterShard:
             )
         self.version = self.restored_version = int(meta["version"])
         self.last_seq = {int(k): int(v) for k, v in meta["last_seq"].items()}
+        # a checkpoint without the window record: every seq up to last_seq counts as decided
+        self.recent_seqs = {
+            int(k): {int(q) for q in v} for k, v in meta.get("recent_seqs", {}).items()
+        }
 
 
 class ApplyThread:

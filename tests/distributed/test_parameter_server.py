@@ -41,12 +41,40 @@ def test_update_applies_once_per_worker_seq() -> None:
     shard = ParameterShard(LAYOUT, 0, 1, _sgd())
     ack = shard.push(_topk(0, 5, 0, [1], [2.0]))
     assert ack.status == "applied" and ack.version == 1
-    again = shard.push(_topk(0, 5, 0, [1], [2.0]))
-    older = shard.push(_topk(0, 4, 0, [1], [2.0]))
-    assert again.status == older.status == "duplicate"
-    assert shard.version == 1 and shard.params[1] == -2.0
+    assert shard.push(_topk(0, 5, 0, [1], [2.0])).status == "duplicate"
+    # an older seq arriving late (a reordered retry) is applied once, then refused
+    assert shard.push(_topk(0, 4, 0, [1], [2.0])).status == "applied"
+    assert shard.push(_topk(0, 4, 0, [1], [2.0])).status == "duplicate"
+    assert shard.version == 2 and shard.params[1] == -4.0
     assert shard.push(_topk(1, 5, 0, [1], [1.0])).status == "applied"  # another worker's seq
     assert shard.metrics().duplicates == 2
+
+
+def test_seqs_too_far_below_the_highest_count_as_duplicates() -> None:
+    from dsgraph.distributed.parameter_server import SEQ_WINDOW
+
+    shard = ParameterShard(LAYOUT, 0, 1, _sgd(max_staleness=10**9))
+    top = 3 * SEQ_WINDOW
+    for seq in range(0, top + 1, 2):  # even seqs only: odd ones are holes
+        shard.push(_topk(0, seq, 0, [0], [1.0]))
+    assert len(shard.recent_seqs[0]) <= 2 * SEQ_WINDOW  # pruned, memory stays bounded
+    assert shard.push(_topk(0, top - SEQ_WINDOW + 1, 0, [1], [1.0])).status == "applied"
+    assert shard.push(_topk(0, top - SEQ_WINDOW, 0, [1], [1.0])).status == "duplicate"
+    assert shard.push(_topk(0, top - 2, 0, [1], [1.0])).status == "duplicate"
+
+
+def test_checkpoint_keeps_the_seq_window(tmp_path) -> None:
+    config = ServerConfig(
+        dense_optimizer="sgd", dense_lr=1.0, checkpoint_dir=str(tmp_path), checkpoint_every=1
+    )
+    shard = ParameterShard(LAYOUT, 0, 1, config)
+    for seq in (0, 1, 5, 3):  # seqs 2 and 4 not (yet) seen
+        shard.push(_topk(0, seq, 0, [seq], [1.0]))
+    restarted = ParameterShard(LAYOUT, 0, 1, config)
+    assert restarted.recent_seqs == {0: {0, 1, 3, 5}} and restarted.last_seq == {0: 5}
+    statuses = [restarted.push(_topk(0, q, 0, [q], [1.0])).status for q in range(6)]
+    assert statuses == ["duplicate", "duplicate", "applied", "duplicate", "applied", "duplicate"]
+    np.testing.assert_array_equal(restarted.params[:6], -np.ones(6, np.float32))
 
 
 def test_stale_updates_are_dropped_and_counted() -> None:
