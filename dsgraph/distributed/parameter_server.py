@@ -512,10 +512,10 @@ class ParameterServer:
     (``PushAck.from_wire`` restores them). ``apply_queue`` 0 applies inside each push on the
     main thread (no apply thread).
 
-    Verbs run one at a time on the actor's main thread, in arrival order (so a worker's seqs
-    arrive in order and at-most-once holds); a push is admitted there and applied on the
-    :class:`ApplyThread`. Reads, checkpoints and metrics first wait for the queued applies, so a
-    caller always reads its own acknowledged writes.
+    Verbs run one at a time on the actor's main thread, in arrival order; a push is admitted
+    there (at most once per ``(worker, seq)``, see ``ParameterShard.is_duplicate``) and applied
+    on the :class:`ApplyThread` in that order. Reads, checkpoints and metrics first wait for the
+    queued applies, so a caller always reads its own acknowledged writes.
     """
 
     def __init__(
