@@ -31,6 +31,18 @@ def _init() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return dense, {"emb": rng.standard_normal((50, 8)).astype(np.float32)}
 
 
+def _checkpointing_sgd(folder, every: int) -> ServerConfig:
+    """Plain SGD (lr 1: parameters show every applied update) checkpointing every ``every``."""
+    return ServerConfig(
+        dense_optimizer="sgd",
+        dense_lr=1.0,
+        row_optimizer="sgd",
+        checkpoint_dir=str(folder),
+        checkpoint_every=every,
+        max_staleness=10**6,
+    )
+
+
 def test_two_shards_route_pulls_and_pushes(ray_session) -> None:
     dense, rows = _init()
     servers = create_parameter_servers(LAYOUT, 2, SGD, dense, rows)
@@ -73,14 +85,7 @@ def test_killed_shard_restarts_from_checkpoint_and_never_double_applies(
     import ray
 
     dense, rows = _init()
-    config = ServerConfig(
-        dense_optimizer="sgd",
-        dense_lr=1.0,
-        row_optimizer="sgd",
-        checkpoint_dir=str(tmp_path),
-        checkpoint_every=5,
-        max_staleness=10**6,
-    )
+    config = _checkpointing_sgd(tmp_path, every=5)
     (server,) = create_parameter_servers(LAYOUT, 1, config, dense, rows, max_restarts=2)
     client = PSClient([server], LAYOUT, worker=0, timeout=60)
     one = np.array([4], np.int64)
@@ -238,14 +243,7 @@ def test_shard_killed_with_applies_queued_ends_with_each_update_applied_once(
     from dsgraph.distributed.payloads import DenseGrad, ShardUpdate
 
     dense, _ = _init()
-    config = ServerConfig(
-        dense_optimizer="sgd",
-        dense_lr=1.0,
-        row_optimizer="sgd",
-        checkpoint_dir=str(tmp_path),
-        checkpoint_every=10,
-        max_staleness=10**6,
-    )
+    config = _checkpointing_sgd(tmp_path, every=10)
     (server,) = create_parameter_servers(LAYOUT, 1, config, dense, max_restarts=2)
     pid = get(server.info.remote(), 60, "info")["pid"]
 
