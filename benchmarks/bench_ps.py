@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,33 @@ class Runner:
     run: Callable[[], int]
     actors: list = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
+
+
+def paired(
+    plain: Runner, makers: dict[str, Callable[[], Runner]], repeats: int, cpu_keys=()
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Each PS configuration alone (its actors started, measured, killed) interleaved with the
+    plain process: idle actors of other configurations would take CPU from the one measured.
+
+    Returns updates/s per configuration and "plain" (median over the pairings), and CPU ms per
+    update of the configurations in ``cpu_keys``.
+    """
+    import ray
+
+    rates, plain_rates, cpu = {}, [], {}
+    for key, make in makers.items():
+        runner = make()
+        try:
+            r = interleaved({"plain": plain, key: runner}, repeats)
+            rates[key] = r[key]
+            plain_rates.append(r["plain"])
+            if key in cpu_keys:
+                cpu[key] = cpu_per_update(runner)
+        finally:
+            for actor in runner.actors:
+                ray.kill(actor)
+    rates["plain"] = statistics.median(plain_rates)
+    return rates, cpu
 
 
 def interleaved(runners: dict[str, Runner], repeats: int) -> dict[str, float]:
@@ -271,18 +299,13 @@ def cpu_per_update(runner: Runner) -> dict[str, float]:
 def adam_row(layout: ModelLayout, n: int, count: int, repeats: int, dense_bytes: int) -> dict:
     """Top-K 5% with server-side Adam (the default config's optimizer): a heavier apply per
     entry, so Ray's fixed per-call cost weighs less and a second shard can pay off."""
-    import ray
 
     grads = topk_updates(n, 0.05, seed=1)
-    runners = {
-        "plain": plain_runner(layout, grads, count, ADAM),
-        "ps1": actor_runner(layout, grads, count, 1, server=ADAM),
-        "ps2": actor_runner(layout, grads, count, 2, server=ADAM),
+    makers = {
+        "ps1": partial(actor_runner, layout, grads, count, 1, server=ADAM),
+        "ps2": partial(actor_runner, layout, grads, count, 2, server=ADAM),
     }
-    r = interleaved(runners, repeats)
-    for runner in runners.values():
-        for actor in runner.actors:
-            ray.kill(actor)
+    r, _ = paired(plain_runner(layout, grads, count, ADAM), makers, repeats)
     row = {
         "case": "Top-K 5%, Adam",
         "bytes/update": grads[0].nbytes,
@@ -370,26 +393,27 @@ def main() -> None:
         num_cpus=2, object_store_mb=512 if args.quick else 1536, worker_niceness=0
     )
     with cluster(settings):
-        import ray
-
         cases = {"dense fp32": None, "Top-K 5%": 0.05, "Top-K 1%": 0.01}
         dense_bytes = None
         for name, ratio in cases.items():
             grads = topk_updates(n, ratio, seed=1)
             nbytes = grads[0].nbytes
             dense_bytes = dense_bytes or nbytes
-            runners = {
-                "plain": plain_runner(layout, grads, count),
-                "ps1": actor_runner(layout, grads, count, 1),
-                "ps1 sync": actor_runner(layout, grads, count, 1, apply_queue=0),
+            makers = {
+                "ps1": partial(actor_runner, layout, grads, count, 1),
+                "ps1 sync": partial(actor_runner, layout, grads, count, 1, apply_queue=0),
             }
             if ratio == 0.05:
-                runners["ps2"] = actor_runner(layout, grads, count, 2)
-                runners["ps1 2 callers"] = actor_runner(layout, grads, count, 1, callers=2)
-                runners["ps2 2 callers"] = actor_runner(layout, grads, count, 2, callers=2)
+                makers["ps2"] = partial(actor_runner, layout, grads, count, 2)
+                makers["ps1 2 callers"] = partial(actor_runner, layout, grads, count, 1, callers=2)
+                makers["ps2 2 callers"] = partial(actor_runner, layout, grads, count, 2, callers=2)
             if ratio == 0.01:
-                runners["ps1 batched"] = batched_runner(layout, grads, count, 4, repeats + 2)
-            r = interleaved(runners, repeats)
+                makers["ps1 batched"] = partial(
+                    batched_runner, layout, grads, count, 4, repeats + 2
+                )
+            plain = plain_runner(layout, grads, count)
+            cpu_keys = ("ps1", "ps1 sync", "ps2", "ps2 2 callers") if ratio == 0.05 else ()
+            r, cpu = paired(plain, makers, repeats, cpu_keys)
             row = {
                 "case": name,
                 "bytes/update": nbytes,
@@ -406,16 +430,10 @@ def main() -> None:
                 row["PS(1), 2 callers"] = round(r["ps1 2 callers"], 1)
                 row["PS(2), 2 callers"] = round(r["ps2 2 callers"], 1)
                 row["PS(2)/PS(1), 2 callers"] = round(r["ps2 2 callers"] / r["ps1 2 callers"], 3)
-                extra["cpu_ms_per_update, Top-K 5%"] = {
-                    key: cpu_per_update(runners[key])
-                    for key in ("plain", "ps1", "ps1 sync", "ps2", "ps2 2 callers")
-                }
+                extra["cpu_ms_per_update, Top-K 5%"] = {"plain": cpu_per_update(plain), **cpu}
             if ratio == 0.01:
                 row["PS(1), 4 per call"] = round(r["ps1 batched"], 1)
                 row["PS/plain, 4 per call"] = round(r["ps1 batched"] / r["plain"], 3)
-            for runner in runners.values():
-                for actor in runner.actors:
-                    ray.kill(actor)
             rows.append(row)
             print(row, flush=True)
         dense_rate = rows[0]["PS(1) updates/s"]
