@@ -96,7 +96,7 @@ def paired(
     plain: Runner, makers: dict[str, Callable[[], Runner]], repeats: int, cpu_keys=()
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Each PS configuration alone (its actors started, measured, killed) interleaved with the
-    plain process: idle actors of other configurations would take CPU from the one measured.
+    plain process, so no other configuration's processes share the 2 cores with it.
 
     Returns updates/s per configuration and "plain" (median over the pairings), and CPU ms per
     update of the configurations in ``cpu_keys``.
