@@ -403,7 +403,8 @@ class PartState:
                     self._partials_in.add(lv)
 
     def _store_halo(self, layer: int, lids: np.ndarray, values: np.ndarray) -> None:
-        vals = torch.from_numpy(np.asarray(values, dtype=np.float32))
+        # a copy: rows from Ray's object store are read-only buffers, which torch warns about
+        vals = torch.from_numpy(np.array(values, dtype=np.float32))
         if self.m[layer] is None:
             self.h[layer] = torch.zeros(
                 (_with_headroom(self.n), vals.shape[1]), dtype=torch.float32
