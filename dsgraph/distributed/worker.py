@@ -164,10 +164,12 @@ def build_local_task(
             src, dst = graph.edges()
             graph = CSRGraph.from_edges(src, dst, local.num_local, graph.weights, symmetrize=True)
         task, order, examples = _local_node_classification(config, local, graph, meta)
+    # negatives must know every positive the part holds, not only this worker's share of them
+    positives = (task.train_users, task.train_items) if kind_name == "recommendation" else None
     examples = deal(examples, share, sharers)
     restrict_task(task, examples)
-    if kind_name == "recommendation":
-        _local_negatives(task, config, local, order)
+    if positives is not None:
+        _local_negatives(task, config, local, order, positives)
     task.inputs.use_global_degrees(local.degrees[order])
     return LocalTask(
         task,
@@ -221,16 +223,23 @@ def _local_recommendation(config: Any, local: Any, meta: dict[str, Any]) -> tupl
     return task, order, examples
 
 
-def _local_negatives(task: Any, config: Any, local: Any, order: np.ndarray) -> None:
-    """Negatives from the part's near items, weighted (popularity) by global degree."""
+def _local_negatives(
+    task: Any,
+    config: Any,
+    local: Any,
+    order: np.ndarray,
+    positives: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Negatives from the part's near items, weighted (popularity) by global degree, never one
+    of ``positives`` (every (user, item) interaction the part holds)."""
     from dsgraph.tasks.negatives import NegativeSampler
 
     num_users = task.num_users
     near = int(np.count_nonzero(local.hop[order][num_users:] <= 1))  # sorted first by the task
     task.negatives = NegativeSampler(
         near,
-        task.train_users,
-        task.train_items,
+        positives[0],
+        positives[1],
         config.task.negatives,
         config.task.popularity_alpha,
         item_counts=local.degrees[order][num_users : num_users + near],

@@ -205,6 +205,21 @@ def test_popularity_negatives_follow_global_item_degrees(blocks) -> None:
     assert not np.allclose(local_counts / local_counts.sum(), degree / degree.sum(), atol=3e-3)
 
 
+@pytest.mark.parametrize("sharers", [1, 2])
+def test_negatives_are_never_a_positive_of_the_part(blocks, sharers) -> None:
+    """Workers sharing a part each train on a share of its interactions, but a negative must
+    not be an item the user interacted with in another worker's share."""
+    config = make_config()
+    whole = local_tasks(config, blocks.parts_dir)[0].task  # every interaction the part owns
+    positives = set(zip(whole.train_users.tolist(), whole.train_items.tolist(), strict=True))
+    for share in range(sharers):
+        task = local_tasks(config, blocks.parts_dir, share, sharers)[0].task
+        users = np.repeat(np.unique(task.train_users), 50)
+        negatives = task.negatives.sample(users, np.random.default_rng(share))
+        drawn = zip(users.tolist(), negatives.tolist(), strict=True)
+        assert not any(pair in positives for pair in drawn)
+
+
 def test_parts_of_another_task_are_refused(blocks) -> None:
     config = make_config("node_classification", model={"name": "gcn"})
     meta = read_meta(blocks.parts_dir)
