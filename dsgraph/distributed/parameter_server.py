@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import queue
+import sys
 import threading
 import time
 import zipfile
@@ -463,8 +464,14 @@ class ApplyThread:
     callers.
     """
 
-    def __init__(self, apply: Callable[[AdmittedUpdate], None], depth: int = 8) -> None:
+    def __init__(
+        self,
+        apply: Callable[[AdmittedUpdate], None],
+        depth: int = 8,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self._apply = apply
+        self._on_failure = on_failure
         self._queue: queue.Queue[AdmittedUpdate] = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="ps-apply", daemon=True)
@@ -491,8 +498,14 @@ class ApplyThread:
                         self._apply(admitted)
                 except BaseException as e:  # surfaced by the next verb; state is suspect
                     self._error = e
+                    if self._on_failure is not None:
+                        self._on_failure(e)
                 finally:
                     self._queue.task_done()
+
+    def raise_if_failed(self) -> None:
+        """Raise if an apply failed: nothing may be admitted on top of a suspect state."""
+        self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -500,6 +513,22 @@ class ApplyThread:
                 f"parameter-server apply thread failed ({type(self._error).__name__}: "
                 f"{self._error}); restart the shard from its checkpoint"
             ) from self._error
+
+
+def _restart_from_checkpoint(error: BaseException) -> None:
+    """A failed apply leaves the shard's state suspect: inside a Ray actor, end the process so
+    Ray restarts the shard from its last checkpoint and retries the calls in flight (outside
+    Ray, the next verb raises instead)."""
+    import ray
+
+    if ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None:
+        print(
+            f"parameter-server apply failed ({type(error).__name__}: {error}); restarting the "
+            "shard from its last checkpoint",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(1)
 
 
 class ParameterServer:
@@ -533,7 +562,11 @@ class ParameterServer:
 
         configure_threads(threads, torch=False)
         self.state = ParameterShard(layout, shard, num_ps, config, initial_dense, initial_rows)
-        self.applier = ApplyThread(self.state.apply, apply_queue) if apply_queue > 0 else None
+        self.applier = (
+            ApplyThread(self.state.apply, apply_queue, on_failure=_restart_from_checkpoint)
+            if apply_queue > 0
+            else None
+        )
 
     def _drain(self) -> None:
         if self.applier is not None:
@@ -569,6 +602,7 @@ class ParameterServer:
         """Admit ``update`` and queue its apply; the verdict as ``PushAck.to_wire()``."""
         if self.applier is None:
             return self.state.push(update).to_wire()
+        self.applier.raise_if_failed()  # before admit: a refused push takes no seq or version
         ack, admitted = self.state.admit(update)
         if admitted is not None:
             self.applier.submit(admitted)

@@ -377,6 +377,33 @@ def test_apply_thread_applies_in_order_and_surfaces_failures() -> None:
         broken.submit(AdmittedUpdate(2, 1.0, None, ()))
 
 
+def test_after_a_failed_apply_pushes_are_refused_before_taking_a_seq_or_version() -> None:
+    """Outside Ray the next verb raises; nothing is admitted on top of the suspect state (inside
+    a Ray actor the process exits so Ray restarts the shard from its checkpoint)."""
+    import time
+
+    from dsgraph.distributed.parameter_server import ApplyThread, ParameterServer
+
+    server = ParameterServer(LAYOUT, 0, 1, _sgd())
+    applied = server.state.apply
+
+    def fail_first(admitted) -> None:
+        if admitted.version == 1:
+            raise MemoryError("no room")
+        applied(admitted)
+
+    server.applier = ApplyThread(fail_first, 8)
+    server.push(_topk(0, 0, 0, [1], [1.0]))  # admitted (version 1), then its apply fails
+    deadline = time.monotonic() + 10
+    while server.applier._error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for seq in (1, 2):
+        with pytest.raises(RuntimeError, match="apply thread failed"):
+            server.push(_topk(0, seq, 0, [1], [1.0]))
+    assert server.state.version == 1 and server.state.last_seq == {0: 0}
+    assert not server.state.is_duplicate(0, 1)  # a retry after the restart is still applied
+
+
 def test_batch_with_one_bad_update_is_refused_whole() -> None:
     shard = ParameterShard(LAYOUT, 0, 1, _sgd())
     good = [_topk(0, s, s, [s], [1.0]) for s in range(3)]
