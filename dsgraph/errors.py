@@ -43,6 +43,11 @@ class ClusterError(DsgraphError, RuntimeError):
     """Ray cluster unreachable, an actor that died for good, or a remote call that timed out."""
 
 
+class WorkerNotConnectedError(ClusterError):
+    """A TrainWorker asked to train before it got its parameter servers: Ray restarted it
+    between two calls of the driver, which then connects it again."""
+
+
 class PSCheckpointError(DsgraphError, ValueError):
     """A parameter-server checkpoint that belongs to another model/layout or is corrupt."""
 

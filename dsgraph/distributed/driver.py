@@ -45,7 +45,7 @@ import torch
 
 from dsgraph.config import RunConfig
 from dsgraph.distributed.cluster import ClusterSettings, actor_error_reason, cluster, get
-from dsgraph.distributed.errors import ClusterError, PSCheckpointError
+from dsgraph.distributed.errors import ClusterError, PSCheckpointError, WorkerNotConnectedError
 from dsgraph.distributed.parameter_server import (
     ServerConfig,
     create_parameter_servers,
@@ -368,10 +368,16 @@ def train_distributed(
                 w = pending.pop(ref)
                 try:
                     stats = ray.get(ref)
-                except ray.exceptions.RayActorError as e:
-                    reason = actor_error_reason(e)
-                    events.append(f"worker {w} died ({reason})")
-                    info = await_restart(workers[w], cc.remote_timeout_s * 5)
+                except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as e:
+                    if isinstance(e, ray.exceptions.RayActorError):
+                        events.append(f"worker {w} died ({actor_error_reason(e)})")
+                        info = await_restart(workers[w], cc.remote_timeout_s * 5)
+                    elif isinstance(e.cause, WorkerNotConnectedError):
+                        # Ray restarted it between two chunks; its next chunk found no servers
+                        events.append(f"worker {w} was restarted by Ray between chunks")
+                        info = get(workers[w].info.remote(), cc.remote_timeout_s, "worker info")
+                    else:
+                        raise
                     if info is not None:  # Ray restarted it: it reloaded its part and checkpoint
                         workers[w].connect.remote(servers)  # runs before the next chunk
                         steps[w] = info["step"]

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from dsgraph.distributed.cluster import configure_threads
-from dsgraph.distributed.errors import ClusterError
+from dsgraph.distributed.errors import WorkerNotConnectedError
 from dsgraph.distributed.payloads import ModelLayout, RowGrads, TableSpec, TensorSpec
 from dsgraph.distributed.ps_client import PSClient
 
@@ -387,7 +387,9 @@ class TrainWorker:
         from dsgraph.train.trainer import step_seed
 
         if self.client is None:
-            raise ClusterError(f"worker {self.worker}: train() before connect(ps_actors)")
+            raise WorkerNotConnectedError(
+                f"worker {self.worker}: train() before connect(ps_actors)"
+            )
         nb = self.task.num_batches()
         cc = self.config.cluster
         stats = {"steps": 0, "loss_sum": 0.0, "skipped": 0, "seconds": 0.0}

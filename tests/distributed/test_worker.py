@@ -27,7 +27,7 @@ from dsgraph.distributed.worker import (
     model_layout,
     restrict_task,
 )
-from dsgraph.errors import DatasetError
+from dsgraph.errors import DatasetError, WorkerNotConnectedError
 from partitioning.book import read_meta
 from partitioning.io import load_partition
 
@@ -415,6 +415,10 @@ def test_a_restarted_worker_reloads_its_part_and_checkpoint(ray_session, blocks,
     assert info["part"] == part and info["num_local"] == expected.num_local
     assert info["num_owned"] == expected.num_owned
     assert info["restored_step"] == 4  # its last checkpoint (every 2 steps)
+    # what the driver meets when Ray restarts a worker between two chunks: it reconnects it
+    with pytest.raises(ray.exceptions.RayTaskError) as unconnected:
+        ray.get(actor.train.remote(6), timeout=120)
+    assert isinstance(unconnected.value.cause, WorkerNotConnectedError)
     ray.get(actor.connect.remote(servers), timeout=60)
     assert ray.get(actor.train.remote(6), timeout=120)["step"] == 6
     for a in [actor, *servers]:
