@@ -236,10 +236,11 @@ def _local_negatives(
 
     num_users = task.num_users
     near = int(np.count_nonzero(local.hop[order][num_users:] <= 1))  # sorted first by the task
+    drawable = positives[1] < near  # far items are never drawn: no need to exclude them
     task.negatives = NegativeSampler(
         near,
-        positives[0],
-        positives[1],
+        positives[0][drawable],
+        positives[1][drawable],
         config.task.negatives,
         config.task.popularity_alpha,
         item_counts=local.degrees[order][num_users : num_users + near],
