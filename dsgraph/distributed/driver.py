@@ -95,11 +95,16 @@ def halo_hops(config: RunConfig) -> int:
     return max(1, config.model.num_layers) + (config.task.kind == "recommendation")
 
 
-def _graph_digest(graph: Any) -> str:
+def _digest(*arrays: Any) -> str:
+    """Content digest of arrays (numpy or torch; None counts as absent, in its position)."""
     digest = hashlib.blake2b(digest_size=16)
-    for array in (graph.indptr, graph.indices, graph.weights):
-        if array is not None:
-            digest.update(np.ascontiguousarray(array).view(np.uint8))
+    for array in arrays:
+        if array is None:
+            digest.update(b"-")
+            continue
+        data = np.ascontiguousarray(array.numpy() if isinstance(array, torch.Tensor) else array)
+        digest.update(str((data.dtype, data.shape)).encode())
+        digest.update(data.reshape(-1).view(np.uint8))
     return digest.hexdigest()
 
 
@@ -128,7 +133,14 @@ def write_training_parts(
     manifest = {
         "task": config.task.kind,
         "source": str(Path(config.data.path).resolve()),
-        "graph": _graph_digest(graph),
+        "graph": _digest(graph.indptr, graph.indices, graph.weights),
+        # what the parts carry besides structure: a changed feature or label rewrites them
+        "inputs": _digest(
+            dataset.features,
+            getattr(dataset, "labels", None),
+            getattr(dataset, "split", None),
+            getattr(task, "train_nodes", None),
+        ),
         "num_parts": num_parts,
         "halo_hops": halo_hops(config),
         "hub_threshold": config.partition.hub_threshold,

@@ -189,6 +189,12 @@ def test_parts_are_reused_only_when_the_manifest_matches(blocks, tmp_path) -> No
     assert read_meta(folder)["num_parts"] == 2  # unreadable: rewritten
     write_parts(blocks.config, blocks.task, folder, 3)
     assert read_meta(folder)["num_parts"] == 3  # other settings: rewritten
+    num_nodes = blocks.task.graph.num_nodes
+    for value in (0.0, 1.0):  # other features, same graph: rewritten with the new features
+        features = torch.full((num_nodes, 2), value)
+        dataset = SimpleNamespace(features=features, labels=None, split=None)
+        write_parts(blocks.config, blocks.task, folder, 3, dataset)
+        assert (load_partition(folder, 0).features == value).all()
 
 
 def test_popularity_negatives_follow_global_item_degrees(blocks) -> None:
