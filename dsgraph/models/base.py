@@ -25,21 +25,28 @@ warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta 
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 
-def normalized_adj(adj_t: Tensor, aggregation: Aggregation, self_loops: bool = False) -> Tensor:
+def normalized_adj(
+    adj_t: Tensor,
+    aggregation: Aggregation,
+    self_loops: bool = False,
+    degrees: Tensor | None = None,
+) -> Tensor:
     """Return ``adj_t`` (sparse CSR, row = target) with values that implement ``aggregation``.
 
     ``mean``: 1/deg_in(v) per entry (weights ignored); ``sym``: w/sqrt(d(u)·d(v)) with d the
     weighted in-degree (row sum), self-loops added first when ``self_loops``; ``sum``: the stored
     weights (ones when unweighted). Result: float32 sparse CSR of the same shape.
+    ``degrees`` (``[n]``, square ``adj_t`` only) replaces the row sums behind ``sym`` — each
+    node's in-degree in a whole graph of which ``adj_t`` is a part (+1 with ``self_loops``).
     """
     adj_t = adj_t.to_sparse_csr() if adj_t.layout != torch.sparse_csr else adj_t
     n_rows, n_cols = adj_t.shape
     crow = adj_t.crow_indices()
     col = adj_t.col_indices()
     values = adj_t.values().to(torch.float32)
+    if (self_loops or degrees is not None) and n_rows != n_cols:
+        raise ValueError("self-loops and given degrees need a square adjacency")
     if self_loops:
-        if n_rows != n_cols:
-            raise ValueError("self-loops need a square adjacency")
         adj_t = _add_self_loops(crow, col, values, n_rows)
         crow, col, values = adj_t.crow_indices(), adj_t.col_indices(), adj_t.values()
     counts = crow[1:] - crow[:-1]
@@ -47,7 +54,10 @@ def normalized_adj(adj_t: Tensor, aggregation: Aggregation, self_loops: bool = F
     if aggregation == "mean":
         new = 1.0 / counts.clamp(min=1).to(torch.float32)[row]
     elif aggregation == "sym":
-        deg = torch.zeros(n_rows, dtype=torch.float32).index_add_(0, row, values)
+        if degrees is None:
+            deg = torch.zeros(n_rows, dtype=torch.float32).index_add_(0, row, values)
+        else:
+            deg = degrees.to(torch.float32) + float(self_loops)
         inv = deg.pow(-0.5)
         inv[~torch.isfinite(inv)] = 0.0
         col_inv = inv[col] if n_rows == n_cols else _col_inv_sqrt(col, values, n_cols)
@@ -119,12 +129,15 @@ class GraphInput:
     None for featureless nodes (learnable embeddings are used). The first ``num_targets`` rows
     are the nodes whose outputs the loss uses (all rows when None). Normalised adjacencies are
     cached per (aggregation, self-loops), so a full-graph input is normalised once per run.
+    ``degrees`` (float32 [n]): each node's in-degree in the whole graph, for ``sym`` on a part
+    whose outer rows are truncated (see :func:`normalized_adj`); None = ``adj_t``'s row sums.
     """
 
     adj_t: Tensor
     node_ids: Tensor | None = None
     x: Tensor | None = None
     num_targets: int | None = None
+    degrees: Tensor | None = None
     _norm_cache: dict[tuple[str, bool], Tensor] = field(default_factory=dict, repr=False)
 
     @property
@@ -134,7 +147,9 @@ class GraphInput:
     def normalized(self, aggregation: Aggregation, self_loops: bool) -> Tensor:
         key = (aggregation, self_loops)
         if key not in self._norm_cache:
-            self._norm_cache[key] = normalized_adj(self.adj_t, aggregation, self_loops)
+            self._norm_cache[key] = normalized_adj(
+                self.adj_t, aggregation, self_loops, self.degrees
+            )
         return self._norm_cache[key]
 
     def transposed(self, aggregation: Aggregation, self_loops: bool) -> Tensor:

@@ -2,53 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from dsgraph.config import SamplerConfig
 from dsgraph.errors import ConfigError
-from dsgraph.models.base import Aggregation, GraphInput, normalized_adj
+from dsgraph.models.base import GraphInput
 from dsgraph.tasks.base import adj_from_graph
-
-
-@dataclass
-class GlobalDegreeInput(GraphInput):
-    """A :class:`GraphInput` whose symmetric normalisation uses given node degrees.
-
-    A worker's part holds the outermost halo nodes with truncated rows; ``sym`` (GCN, LightGCN)
-    then needs each node's degree in the whole graph, ``degrees`` (float32 ``[n]``, weighted
-    in-degree; GCN's added self-loop on top), for its owned nodes' outputs to equal a full-graph
-    forward (on graphs without self-loops of their own). ``mean`` and ``sum`` are unchanged:
-    their targets' rows are complete wherever the result is exact.
-    """
-
-    degrees: Tensor | None = None
-
-    def normalized(self, aggregation: Aggregation, self_loops: bool) -> Tensor:
-        key = (f"{aggregation}-global", self_loops)
-        if aggregation != "sym" or self.degrees is None:
-            return super().normalized(aggregation, self_loops)
-        if key not in self._norm_cache:
-            adj = normalized_adj(self.adj_t, "sum", self_loops)  # weights, self-loops added
-            crow, col, values = adj.crow_indices(), adj.col_indices(), adj.values()
-            row = torch.repeat_interleave(torch.arange(adj.shape[0]), crow[1:] - crow[:-1])
-            inv = (self.degrees.to(torch.float32) + float(self_loops)).pow(-0.5)
-            inv[~torch.isfinite(inv)] = 0.0
-            new = (values * inv[row] * inv[col]).contiguous()
-            self._norm_cache[key] = torch.sparse_csr_tensor(crow, col, new, size=adj.shape)
-        return self._norm_cache[key]
-
-    def transposed(self, aggregation: Aggregation, self_loops: bool) -> Tensor:
-        if aggregation != "sym" or self.degrees is None:
-            return super().transposed(aggregation, self_loops)
-        key = (f"{aggregation}-global-t", self_loops)
-        if key not in self._norm_cache:
-            self._norm_cache[key] = self.normalized(aggregation, self_loops).t().to_sparse_csr()
-        return self._norm_cache[key]
 
 
 class InputBuilder:
@@ -67,7 +29,7 @@ class InputBuilder:
         self._full: GraphInput | None = None
         self._pinsage_epoch: tuple[int, GraphInput] | None = None
         self._sampler: Any = None
-        self._degrees: Tensor | None = None
+        self._degrees: torch.Tensor | None = None
         if cfg.kind == "neighbor":
             self._sampler = _import_sampler("NeighborSampler")(
                 graph, list(cfg.fanouts), seed=cfg.seed
@@ -91,10 +53,7 @@ class InputBuilder:
         """The whole structural graph (used for evaluation and embeddings of full/neighbor)."""
         if self._full is None:
             adj = adj_from_graph(self.graph)
-            if self._degrees is None:
-                self._full = GraphInput(adj, None, self.features)
-            else:
-                self._full = GlobalDegreeInput(adj, None, self.features, degrees=self._degrees)
+            self._full = GraphInput(adj, None, self.features, degrees=self._degrees)
         return self._full
 
     def for_epoch(self, epoch: int) -> GraphInput:

@@ -160,6 +160,26 @@ def test_normalized_adj_rows() -> None:
     assert torch.all(torch.diagonal(sym) > 0)
 
 
+def test_sym_normalisation_with_given_degrees() -> None:
+    """Given degrees replace the row sums: the row sums themselves give the same matrix, and a
+    part's subgraph normalised by whole-graph degrees keeps the whole graph's entries."""
+    graph = random_symmetric(seed=5)
+    adj_t = graph.adj_t()
+    row_sums = torch.from_numpy(graph.degrees()).float()
+    for loops in (False, True):
+        torch.testing.assert_close(
+            normalized_adj(adj_t, "sym", loops, row_sums).to_dense(),
+            normalized_adj(adj_t, "sym", loops).to_dense(),
+        )
+    whole = normalized_adj(adj_t, "sym").to_dense()
+    keep = torch.arange(graph.num_nodes) < graph.num_nodes // 2
+    part = adj_t.to_dense() * (keep[:, None] & keep[None, :])  # edges inside the first half
+    local = normalized_adj(part.to_sparse_csr(), "sym", degrees=row_sums).to_dense()
+    torch.testing.assert_close(local[part > 0], whole[part > 0])
+    with pytest.raises(ValueError, match="square"):
+        normalized_adj(adj_t.to_dense()[:3].to_sparse_csr(), "sym", degrees=row_sums[:3])
+
+
 def test_bf16_forward_close_to_fp32() -> None:
     from dsgraph.train.precision import PrecisionPolicy
 
